@@ -1,0 +1,63 @@
+"""What the broker holds: queue depths per priority level and the unacknowledged count."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from celery import Celery
+from kombu import Connection
+
+from claw_lab.models import QueueDepth
+from claw_lab.tracking import user_priority
+
+
+class BrokerProbe:
+    """Reads queue depths through kombu's own channel, so key names follow the transport."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self._connection: Connection | None = None
+        self._lock = threading.Lock()
+
+    def _channel(self) -> Any:
+        with self._lock:
+            if self._connection is None:
+                connection = self.app.connection_for_read()
+                connection.ensure_connection(max_retries=1, timeout=self.app.conf.broker_connection_timeout)
+                self._connection = connection
+            return self._connection.default_channel
+
+    def close(self) -> None:
+        """Release the broker connection."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.release()
+                self._connection = None
+
+    def depths(self, queues: list[str]) -> tuple[list[QueueDepth], int]:
+        """Messages waiting per queue (split by claw_lab priority) and messages delivered but unacked."""
+        try:
+            return self._read(queues)
+        except Exception:
+            self.close()  # a broken connection is rebuilt on the next call
+            raise
+
+    def _read(self, queues: list[str]) -> tuple[list[QueueDepth], int]:
+        channel = self._channel()
+        if not hasattr(channel, "priority_steps"):  # not a Redis transport: ask the broker
+            depths = [QueueDepth(queue=q, depth=channel.queue_declare(queue=q, passive=True).message_count) for q in queues]
+            return depths, 0
+        steps = list(channel.priority_steps)
+        pipe = channel.client.pipeline(transaction=False)
+        for queue in queues:
+            for step in steps:
+                pipe.llen(channel._q_for_pri(queue, step))
+        pipe.hlen(channel.unacked_key)
+        sizes = pipe.execute()
+        depths = []
+        for position, queue in enumerate(queues):
+            counts = sizes[position * len(steps) : (position + 1) * len(steps)]
+            by_priority = {user_priority(step) or 0: int(n) for step, n in zip(steps, counts, strict=True) if n}
+            depths.append(QueueDepth(queue=queue, depth=sum(by_priority.values()), by_priority=by_priority))
+        return depths, int(sizes[-1])

@@ -1,0 +1,142 @@
+-- Shared by every registry script: the key layout and the lifecycle state machine.
+-- ARGV[1] is always the key prefix. Only claw_lab.registry and these scripts know the keys.
+--
+--   <P>:t:<id>             hash   one task record (short field names, see registry.FIELDS)
+--   <P>:seq                string sequence number given to each new record
+--   <P>:i:<index>:<bucket> zset   members = task ids, score = seq; bucket = floor(seq / BUCKET)
+--   <P>:d:<index>          zset   the non-empty buckets of an index (member = score = bucket)
+--   <P>:clock              zset   bucket -> time of its first record, for time windows
+--   <P>:counts             hash   s|STATE, n|NAME|STATE and q|QUEUE counters
+--   <P>:m:<minute>         hash   per-minute transition counts (for rates), expiring
+--   <P>:rt:<name>          list   most recent runtimes of a task name
+--   <P>:events             stream lifecycle events, capped
+--   <P>:revoked            zset   durable cancels, score = time of the cancel
+--
+-- Indexes are "all", "s:<STATE>", "n:<NAME>" and "q:<QUEUE>". Buckets hold at most BUCKET
+-- members, so each stays a compact listpack; that is what keeps a record under ~600 bytes.
+
+local P = ARGV[1]
+local BUCKET = 100
+local FINISHED = {SUCCESS = true, FAILURE = true, REVOKED = true}
+local RANK = {QUEUED = 1, RETRY = 1, LOST = 1, STARTED = 2, PROGRESS = 3,
+              SUCCESS = 9, FAILURE = 9, REVOKED = 9}
+
+local function record_key(id) return P .. ':t:' .. id end
+local function bucket_of(seq) return math.floor(tonumber(seq) / BUCKET) end
+local function bucket_key(index, bucket) return P .. ':i:' .. index .. ':' .. bucket end
+local function directory_key(index) return P .. ':d:' .. index end
+
+local function index_add(index, seq, id)
+  local bucket = bucket_of(seq)
+  if redis.call('ZADD', bucket_key(index, bucket), seq, id) == 1 then
+    redis.call('ZADD', directory_key(index), 'NX', bucket, bucket)
+  end
+end
+
+local function index_remove(index, seq, id)
+  local bucket = bucket_of(seq)
+  local key = bucket_key(index, bucket)
+  if redis.call('ZREM', key, id) == 1 and redis.call('EXISTS', key) == 0 then
+    redis.call('ZREM', directory_key(index), bucket)
+  end
+end
+
+local function count_state(name, state, delta)
+  redis.call('HINCRBY', P .. ':counts', 's|' .. state, delta)
+  redis.call('HINCRBY', P .. ':counts', 'n|' .. name .. '|' .. state, delta)
+end
+
+local function note_transition(id, name, state, at, events_max)
+  redis.call('XADD', P .. ':events', 'MAXLEN', '~', events_max, '*',
+             'id', id, 's', state, 'n', name, 't', at)
+  local minute_key = P .. ':m:' .. math.floor(tonumber(at) / 60)
+  redis.call('HINCRBY', minute_key, state, 1)
+  redis.call('EXPIRE', minute_key, 1200)
+end
+
+local function set_fields(key, fields)
+  if fields == nil then return end
+  local flat = {}
+  for field, value in pairs(fields) do
+    flat[#flat + 1] = field
+    flat[#flat + 1] = value
+  end
+  if #flat > 0 then redis.call('HSET', key, unpack(flat)) end
+end
+
+-- Is moving from (current, current_attempt) to (state, attempt) a step forward?
+-- Returns 'move', 'refresh' (same state again: update fields, count nothing) or 'reject'.
+local function decide(current, current_attempt, state, attempt)
+  if FINISHED[current] then return 'reject' end
+  if state == 'LOST' then
+    if current == 'STARTED' or current == 'PROGRESS' then return 'move' end
+    return 'reject'
+  end
+  if FINISHED[state] then return 'move' end
+  if attempt > current_attempt then return 'move' end
+  if attempt < current_attempt then return 'reject' end
+  if state == current then return 'refresh' end
+  if RANK[state] > RANK[current] then return 'move' end
+  return 'reject'
+end
+
+-- Apply one lifecycle event (a table decoded from JSON):
+--   id, state, attempt, at          the transition and when it happened
+--   init  {field = value}           static fields, set only where absent (name n, queue q, ...)
+--   set   {field = value}           fields written when the event is accepted
+--   expect {field = value}          optional compare-and-set guard
+-- Returns 1 (moved), 2 (refreshed), 0 (rejected) or -1 (unknown task and no name to create it).
+local function apply_event(event, events_max, runtime_window)
+  local id, state = event.id, event.state
+  local attempt = tonumber(event.attempt) or 0
+  local key = record_key(id)
+  local current = redis.call('HMGET', key, 's', 'a', 'seq', 'n', 'q')
+  local init = event.init or {}
+
+  if event.expect then
+    for field, value in pairs(event.expect) do
+      if redis.call('HGET', key, field) ~= value then return 0 end
+    end
+  end
+
+  if not current[1] then
+    if not init.n then return -1 end
+    local seq = redis.call('INCR', P .. ':seq')
+    local name, queue = init.n, init.q or ''
+    set_fields(key, init)
+    set_fields(key, event.set)
+    redis.call('HSET', key, 's', state, 'a', attempt, 'seq', seq)
+    index_add('all', seq, id)
+    index_add('s:' .. state, seq, id)
+    index_add('n:' .. name, seq, id)
+    index_add('q:' .. queue, seq, id)
+    redis.call('ZADD', P .. ':clock', 'NX', init.ts or event.at, bucket_of(seq))
+    count_state(name, state, 1)
+    redis.call('HINCRBY', P .. ':counts', 'q|' .. queue, 1)
+    note_transition(id, name, state, event.at, events_max)
+    return 1
+  end
+
+  local current_state, seq, name = current[1], current[3], current[4]
+  for field, value in pairs(init) do
+    redis.call('HSETNX', key, field, value)
+  end
+
+  local verdict = decide(current_state, tonumber(current[2]) or 0, state, attempt)
+  if verdict == 'reject' then return 0 end
+  set_fields(key, event.set)
+  if verdict == 'refresh' then return 2 end
+
+  redis.call('HSET', key, 's', state, 'a', attempt)
+  index_remove('s:' .. current_state, seq, id)
+  index_add('s:' .. state, seq, id)
+  count_state(name, current_state, -1)
+  count_state(name, state, 1)
+  note_transition(id, name, state, event.at, events_max)
+  if FINISHED[state] and event.set and event.set.rt then
+    local runtimes = P .. ':rt:' .. name
+    redis.call('LPUSH', runtimes, event.set.rt)
+    redis.call('LTRIM', runtimes, 0, runtime_window - 1)
+  end
+  return 1
+end

@@ -1,0 +1,423 @@
+"""The TaskManager: the one implementation of submit, status, list, cancel, retry, stats and worker control.
+
+Every face (API, widgets, CLI, runbooks) calls a `Manager`; `TaskManager` is the one that
+talks to Redis and Celery, `claw_lab.client.HttpManager` the same protocol over HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+import redis
+from celery import Celery
+from celery.result import AsyncResult
+from kombu.exceptions import KombuError, OperationalError
+from pydantic import ValidationError
+
+from claw_lab.broker import BrokerProbe
+from claw_lab.errors import (
+    BackendUnavailable,
+    InvalidCursor,
+    PayloadTooLarge,
+    TaskNotFound,
+    TaskStateConflict,
+    UnknownTask,
+    ValidationFailed,
+)
+from claw_lab.models import (
+    RETRYABLE_STATES,
+    ControlReport,
+    EventPage,
+    TaskPage,
+    TaskRecord,
+    TaskState,
+    TaskStats,
+    TaskType,
+    WorkerInfo,
+)
+from claw_lab.registry import Registry
+from claw_lab.settings import Settings
+from claw_lab.tasks.catalog import CATALOG, QUEUES, TaskSpec
+from claw_lab.tracking import MAX_PRIORITY, transport_priority
+
+MAX_PAGE = 500
+_TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+_BACKEND_ERRORS = (redis.RedisError, OperationalError, KombuError, ConnectionError, TimeoutError, OSError)
+
+T = TypeVar("T")
+
+
+class Manager(Protocol):
+    """What every face needs from a task manager; `TaskManager` and `HttpManager` provide it."""
+
+    def task_types(self) -> list[TaskType]: ...
+    def submit(
+        self,
+        name: str,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        countdown: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> TaskRecord: ...
+    def get(self, task_id: str) -> TaskRecord: ...
+    def list(
+        self,
+        *,
+        state: TaskState | str | None = None,
+        name: str | None = None,
+        queue: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> TaskPage: ...
+    def stats(self) -> TaskStats: ...
+    def cancel(self, task_id: str, *, terminate: bool = False) -> TaskRecord: ...
+    def retry(self, task_id: str) -> TaskRecord: ...
+    def workers(self, *, live: bool = False) -> list[WorkerInfo]: ...
+    def pool_restart(self, destinations: list[str] | None = None) -> ControlReport: ...
+    def shutdown(self, destinations: list[str] | None = None) -> ControlReport: ...
+    def events(self, cursor: str | None = None, *, wait: float = 0, limit: int = 100) -> EventPage: ...
+
+
+def encode_cursor(seq: int) -> str:
+    """An opaque page cursor for "records older than seq"."""
+    return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The seq inside a cursor made by `encode_cursor`; `InvalidCursor` for anything else."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        version, seq = text.split(":", 1)
+        if version != "v1" or not seq.isdigit():
+            raise ValueError(text)
+        return int(seq)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidCursor("cursor is not one this API returned", details=[{"field": "cursor", "message": "invalid cursor"}]) from None
+
+
+def _field_errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
+    return [
+        {"field": ".".join([prefix, *(str(p) for p in error["loc"])]), "message": error["msg"]}
+        for error in exc.errors(include_url=False)
+    ]
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(f"{field}: {message}", details=[{"field": field, "message": message}])
+
+
+class TaskManager:
+    """Submits, tracks and controls claw_lab's tasks over Redis and Celery."""
+
+    def __init__(self, settings: Settings, *, app: Celery, registry: Registry) -> None:
+        self.settings = settings
+        self.app = app
+        self.registry = registry
+        self.broker = BrokerProbe(app)
+        app.loader.import_default_modules()
+
+    @classmethod
+    def default(cls) -> TaskManager:
+        """The manager over the process-wide app, registry and settings."""
+        from claw_lab.celery_app import app, registry
+        from claw_lab.settings import get_settings
+
+        return cls(get_settings(), app=app, registry=registry())
+
+    def _backend(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except _BACKEND_ERRORS as exc:
+            raise BackendUnavailable(f"Redis or the broker is unreachable: {type(exc).__name__}") from exc
+
+    # --- catalogue -------------------------------------------------------------------------
+    def task_types(self) -> list[TaskType]:
+        """Every submittable task with its queue, description and input schema."""
+        return [spec.describe() for spec in sorted(CATALOG.values(), key=lambda s: s.name)]
+
+    def _spec(self, name: str) -> TaskSpec:
+        spec = CATALOG.get(name)
+        if spec is None:
+            known = ", ".join(sorted(CATALOG))
+            raise UnknownTask(f"unknown task {name!r}; known tasks: {known}", details=[{"field": "name", "message": "unknown task"}])
+        return spec
+
+    # --- submit ------------------------------------------------------------------------------
+    def submit(
+        self,
+        name: str,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        countdown: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> TaskRecord:
+        """Validate and enqueue one task; nothing is enqueued when anything is invalid.
+
+        The same ``idempotency_key`` within ``CLAW_IDEMPOTENCY_TTL`` returns the task it
+        first created instead of enqueuing another.
+        """
+        spec = self._spec(name)
+        try:
+            payload = spec.input_model.model_validate(kwargs or {}).model_dump(mode="json")
+        except ValidationError as exc:
+            details = _field_errors(exc, "kwargs")
+            raise ValidationFailed(f"invalid input for {name}: " + "; ".join(f"{d['field']}: {d['message']}" for d in details), details=details) from None
+        size = len(json.dumps(payload, separators=(",", ":")).encode())
+        if size > self.settings.max_kwargs_bytes:
+            raise PayloadTooLarge(
+                f"kwargs are {size} bytes, over the {self.settings.max_kwargs_bytes}-byte limit",
+                details=[{"field": "kwargs", "message": f"{size} bytes > {self.settings.max_kwargs_bytes}"}],
+            )
+        if queue is not None and queue not in QUEUES:
+            raise _invalid("queue", f"must be one of {', '.join(QUEUES)}")
+        if priority is not None and not (isinstance(priority, int) and 0 <= priority <= MAX_PRIORITY):
+            raise _invalid("priority", f"must be an integer from 0 to {MAX_PRIORITY}")
+        if countdown is not None and not 0 <= countdown <= 30 * 24 * 3600:
+            raise _invalid("countdown", "must be between 0 and 30 days")
+        if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
+            raise _invalid("idempotency_key", "must be 1-200 printable ASCII characters without spaces")
+
+        task_id = str(uuid.uuid4())
+        if idempotency_key is not None:
+            existing = self._backend(lambda: self.registry.claim_idempotency_key(idempotency_key, task_id))
+            if existing is not None:
+                return self._await_record(existing)
+        try:
+            self._publish(spec, task_id, payload, queue, priority, countdown, headers=None)
+        except BackendUnavailable:
+            if idempotency_key is not None:
+                self._release_quietly(idempotency_key, task_id)
+            raise
+        return self.get(task_id)
+
+    def _publish(
+        self,
+        spec: TaskSpec,
+        task_id: str,
+        payload: dict[str, Any],
+        queue: str | None,
+        priority: int | None,
+        countdown: float | None,
+        headers: dict[str, str] | None,
+    ) -> None:
+        level = self.settings.default_priority if priority is None else priority
+        self._backend(
+            lambda: self.app.send_task(
+                spec.name,
+                kwargs=payload,
+                task_id=task_id,
+                queue=queue or spec.queue,
+                priority=transport_priority(level),
+                countdown=countdown,
+                headers=headers,
+            )
+        )
+
+    def _release_quietly(self, key: str, task_id: str) -> None:
+        try:
+            self.registry.release_idempotency_key(key, task_id)
+        except _BACKEND_ERRORS:
+            pass
+
+    def _await_record(self, task_id: str, timeout: float = 2.0) -> TaskRecord:
+        # The first submit with this key may still be publishing.
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self._backend(lambda: self.registry.get(task_id))
+            if record is not None:
+                return record
+            if time.monotonic() >= deadline:
+                raise TaskNotFound(f"the task of this idempotency key ({task_id}) was never enqueued")
+            time.sleep(0.02)
+
+    # --- reads ---------------------------------------------------------------------------------
+    def get(self, task_id: str) -> TaskRecord:
+        """The full record of one task (kwargs, traceback and links included)."""
+        if not _TASK_ID.match(task_id):
+            raise _invalid("task_id", "must be 1-128 letters, digits, '-', '_', '.' or ':'")
+        record = self._backend(lambda: self.registry.get(task_id))
+        if record is None:
+            raise TaskNotFound(f"no task {task_id} (never submitted, or past retention)")
+        return record
+
+    def list(
+        self,
+        *,
+        state: TaskState | str | None = None,
+        name: str | None = None,
+        queue: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> TaskPage:
+        """Newest-first records matching every filter; listings leave out kwargs and tracebacks."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise _invalid("limit", f"must be from 1 to {MAX_PAGE}")
+        if state is not None:
+            try:
+                state = TaskState(str(state).upper())
+            except ValueError:
+                raise _invalid("state", f"must be one of {', '.join(TaskState)}") from None
+        if since is not None and until is not None and since > until:
+            raise _invalid("since", "must not be after until")
+        below = decode_cursor(cursor) if cursor else None
+        records, next_seq = self._backend(
+            lambda: self.registry.list(
+                state=state,  # type: ignore[arg-type]
+                name=name,
+                queue=queue,
+                since=since.timestamp() if since else None,
+                until=until.timestamp() if until else None,
+                below=below,
+                limit=limit,
+            )
+        )
+        return TaskPage(items=records, next_cursor=encode_cursor(next_seq) if next_seq is not None else None)
+
+    def stats(self) -> TaskStats:
+        """Counts by state and name, rates, runtime percentiles, queue depths and unacked messages."""
+        counts = self._backend(self.registry.counts)
+        by_state = {state: 0 for state in TaskState}
+        by_name: dict[str, dict[TaskState, int]] = {}
+        for key, value in counts.items():
+            kind, _, rest = key.partition("|")
+            if kind == "s":
+                by_state[TaskState(rest)] = value
+            elif kind == "n" and value:
+                task_name, _, state_name = rest.rpartition("|")
+                by_name.setdefault(task_name, {})[TaskState(state_name)] = value
+        queues, unacked = self._backend(lambda: self.broker.depths(list(QUEUES)))
+        return TaskStats(
+            total=sum(by_state.values()),
+            by_state=by_state,
+            by_name=by_name,
+            rates=self._backend(self.registry.rates),
+            runtimes=self._backend(lambda: self.registry.runtimes(sorted(by_name))),
+            queues=queues,
+            unacked=unacked,
+            workers=len(self._backend(self.registry.workers)),
+        )
+
+    def events(self, cursor: str | None = None, *, wait: float = 0, limit: int = 100) -> EventPage:
+        """Lifecycle events after ``cursor`` (None: from now on), waiting up to ``wait`` seconds for one."""
+        if not 1 <= limit <= 1000:
+            raise _invalid("limit", "must be from 1 to 1000")
+        if not 0 <= wait <= 30:
+            raise _invalid("wait", "must be from 0 to 30 seconds")
+        if cursor is not None and not re.fullmatch(r"\d+-\d+|0", cursor):
+            raise InvalidCursor("cursor is not an event id", details=[{"field": "cursor", "message": "invalid cursor"}])
+        block = int(wait * 1000) if wait else None
+        events, next_cursor = self._backend(lambda: self.registry.events(cursor or "$", limit, block))
+        return EventPage(events=events, cursor=next_cursor)
+
+    def result(self, task_id: str, timeout: float = 30.0) -> Any:
+        """Wait for a task's return value from the result backend; raises its error if it failed."""
+        return AsyncResult(task_id, app=self.app).get(timeout=timeout)
+
+    def wait(self, task_id: str, timeout: float = 30.0, poll: float = 0.05) -> TaskRecord:
+        """Poll the registry until the task has finished (or ``timeout`` passes); returns its record."""
+        deadline = time.monotonic() + timeout
+        while True:
+            record = self.get(task_id)
+            if record.state.finished or time.monotonic() >= deadline:
+                return record
+            time.sleep(poll)
+
+    # --- actions ----------------------------------------------------------------------------------
+    def cancel(self, task_id: str, *, terminate: bool = False) -> TaskRecord:
+        """Cancel for good: a queued task never runs, even on a worker started later.
+
+        A running task finishes unless ``terminate`` is set and the pool can kill it (prefork).
+        """
+        self.get(task_id)
+        outcome, state = self._backend(lambda: self.registry.cancel(task_id))
+        if outcome == "missing":
+            raise TaskNotFound(f"no task {task_id}")
+        if outcome == "finished":
+            raise TaskStateConflict(f"task {task_id} already finished ({state})", details={"state": state})
+        self._backend(lambda: self.app.control.revoke(task_id, terminate=terminate, signal="SIGTERM"))
+        return self.get(task_id)
+
+    def retry(self, task_id: str) -> TaskRecord:
+        """Submit a failed, revoked or lost task again with its original kwargs, linking both records."""
+        record = self.get(task_id)
+        if record.state not in RETRYABLE_STATES:
+            raise TaskStateConflict(f"task {task_id} is {record.state}; only FAILURE, REVOKED or LOST tasks can be retried", details={"state": record.state})
+        if record.retried_by:
+            raise TaskStateConflict(f"task {task_id} was already retried as {record.retried_by}", details={"retried_by": record.retried_by})
+        if record.kwargs is None:
+            raise TaskStateConflict(f"task {task_id} has no recorded kwargs to retry with")
+        spec = self._spec(record.name)
+        try:
+            payload = spec.input_model.model_validate(record.kwargs).model_dump(mode="json")
+        except ValidationError as exc:
+            raise ValidationFailed(f"the recorded kwargs no longer fit {record.name}", details=_field_errors(exc, "kwargs")) from None
+        new_id = str(uuid.uuid4())
+        if not self._backend(lambda: self.registry.set_field(task_id, "retried_by", new_id)):
+            raise TaskStateConflict(f"task {task_id} is being retried by another caller")
+        try:
+            self._publish(spec, new_id, payload, record.queue, record.priority, None, headers={"claw_retry_of": task_id})
+        except BackendUnavailable:
+            try:
+                self.registry.clear_field(task_id, "retried_by")
+            except _BACKEND_ERRORS:
+                pass
+            raise
+        return self.get(new_id)
+
+    # --- workers ---------------------------------------------------------------------------------
+    def workers(self, *, live: bool = False, timeout: float = 1.0) -> list[WorkerInfo]:
+        """Workers from their heartbeats; ``live`` also asks each for its active tasks."""
+        workers = self._backend(self.registry.workers)
+        if not live:
+            return workers
+        replies = self._backend(lambda: self.app.control.inspect(timeout=timeout).active()) or {}
+        return [
+            worker.model_copy(
+                update={
+                    "live": worker.hostname in replies,
+                    "active_tasks": [task["id"] for task in replies.get(worker.hostname, [])] if worker.hostname in replies else None,
+                }
+            )
+            for worker in workers
+        ]
+
+    def pool_restart(self, destinations: list[str] | None = None, *, timeout: float = 2.0) -> ControlReport:
+        """Restart the execution pools of all workers or the named ones; reports who acknowledged."""
+        replies = self._backend(lambda: self.app.control.pool_restart(destination=destinations, reply=True, timeout=timeout)) or []
+        acked = sorted(host for reply in replies for host, answer in reply.items() if "ok" in answer)
+        expected = destinations if destinations is not None else [w.hostname for w in self.workers()]
+        return ControlReport(command="pool_restart", requested=destinations, acknowledged=acked, missing=sorted(set(expected) - set(acked)))
+
+    def shutdown(self, destinations: list[str] | None = None, *, timeout: float = 10.0) -> ControlReport:
+        """Warm-shut down all workers or the named ones; acknowledged = their heartbeat went away."""
+        before = {w.hostname for w in self.workers()}
+        targets = set(destinations) if destinations is not None else before
+        self._backend(lambda: self.app.control.shutdown(destination=destinations))
+        deadline = time.monotonic() + timeout
+        remaining = targets & before
+        while remaining and time.monotonic() < deadline:
+            time.sleep(0.1)
+            remaining = targets & {w.hostname for w in self.workers()}
+        return ControlReport(
+            command="shutdown",
+            requested=destinations,
+            acknowledged=sorted((targets & before) - remaining),
+            missing=sorted(remaining | (targets - before)),
+        )

@@ -1,0 +1,179 @@
+"""The value objects every face shares: task records, pages, stats, workers, events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TaskState(StrEnum):
+    """Lifecycle of a tracked task: QUEUED → STARTED → PROGRESS → SUCCESS / FAILURE / …"""
+
+    QUEUED = "QUEUED"
+    STARTED = "STARTED"
+    PROGRESS = "PROGRESS"
+    RETRY = "RETRY"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    REVOKED = "REVOKED"
+    LOST = "LOST"
+
+    @property
+    def finished(self) -> bool:
+        """True for the states a task never leaves."""
+        return self in FINISHED_STATES
+
+    @property
+    def running(self) -> bool:
+        """True while a worker holds the task."""
+        return self in (TaskState.STARTED, TaskState.PROGRESS)
+
+
+FINISHED_STATES = frozenset({TaskState.SUCCESS, TaskState.FAILURE, TaskState.REVOKED})
+RETRYABLE_STATES = frozenset({TaskState.FAILURE, TaskState.REVOKED, TaskState.LOST})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Progress(_Frozen):
+    """How far a running task has got, as reported by the task itself."""
+
+    current: float = 0
+    total: float | None = None
+    message: str | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        """``current / total`` clamped to [0, 1], or None when the total is unknown."""
+        if not self.total:
+            return None
+        return max(0.0, min(1.0, self.current / self.total))
+
+
+class TaskError(_Frozen):
+    """Why a task failed or was last retried."""
+
+    type: str
+    message: str
+    traceback: str | None = None
+
+
+class TaskRecord(_Frozen):
+    """Everything the registry knows about one task."""
+
+    id: str
+    name: str
+    state: TaskState
+    queue: str | None = None
+    priority: int | None = None
+    kwargs: dict[str, Any] | None = None
+    submitted_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    runtime: float | None = Field(None, description="seconds between start and finish")
+    worker: str | None = None
+    retries: int = 0
+    progress: Progress | None = None
+    error: TaskError | None = None
+    result_preview: str | None = None
+    retry_of: str | None = None
+    retried_by: str | None = None
+    cancel_requested: bool = False
+
+
+class TaskPage(_Frozen):
+    """One page of a newest-first listing; pass ``next_cursor`` back for the next page."""
+
+    items: list[TaskRecord]
+    next_cursor: str | None = None
+
+
+class RuntimeStats(_Frozen):
+    """Runtime percentiles (seconds) of a task name over its most recent runs."""
+
+    samples: int
+    p50: float
+    p90: float
+    p99: float
+    max: float
+
+
+class QueueDepth(_Frozen):
+    """Messages waiting in one broker queue, split by priority level."""
+
+    queue: str
+    depth: int
+    by_priority: dict[int, int] = Field(default_factory=dict)
+
+
+class TaskStats(_Frozen):
+    """Counts, rates, runtimes and queue depths at one moment."""
+
+    total: int
+    by_state: dict[TaskState, int]
+    by_name: dict[str, dict[TaskState, int]]
+    rates: dict[str, float] = Field(description="finished tasks per minute over 1, 5 and 15 minutes")
+    runtimes: dict[str, RuntimeStats]
+    queues: list[QueueDepth]
+    unacked: int
+    workers: int
+
+
+class WorkerInfo(_Frozen):
+    """A worker as its last heartbeat described it, optionally confirmed by a live ping."""
+
+    hostname: str
+    pid: int
+    pool: str
+    concurrency: int
+    queues: list[str]
+    active: int
+    processed: int
+    started_at: datetime
+    last_seen: datetime
+    live: bool | None = Field(None, description="answered a live inspect; None when not asked")
+    active_tasks: list[str] | None = None
+
+
+class ControlReport(_Frozen):
+    """Which workers a control command reached and which acknowledged it."""
+
+    command: str
+    requested: list[str] | None = Field(None, description="named destinations; None means all")
+    acknowledged: list[str]
+    missing: list[str] = Field(default_factory=list)
+
+
+class TaskEvent(_Frozen):
+    """One lifecycle transition, as written to the event stream."""
+
+    id: str
+    task_id: str
+    state: TaskState
+    name: str
+    at: datetime
+
+
+class EventPage(_Frozen):
+    """Events after a cursor, oldest first; ``cursor`` resumes after the last one."""
+
+    events: list[TaskEvent]
+    cursor: str
+
+
+class TaskType(_Frozen):
+    """A registered task that can be submitted: its name, queue and input schema."""
+
+    name: str
+    queue: str
+    description: str
+    input_schema: dict[str, Any]
+    idempotent: bool
+    soft_time_limit: float
+    time_limit: float
+    max_retries: int

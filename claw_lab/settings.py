@@ -1,0 +1,141 @@
+"""Runtime configuration: the one place that reads the environment (prefix ``CLAW_``)."""
+
+from __future__ import annotations
+
+import ssl
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from claw_lab.errors import ConfigurationError
+
+RedisUrl = Annotated[str, Field(min_length=1)]
+_REDIS_SCHEMES = {"redis", "rediss", "unix"}
+_CERT_REQS = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
+
+
+def _check_redis_url(url: str, field: str) -> str:
+    scheme = urlsplit(url).scheme
+    if scheme not in _REDIS_SCHEMES:
+        raise ValueError(f"{field} must be a redis://, rediss:// or unix:// URL, got scheme {scheme!r}")
+    return url
+
+
+class Settings(BaseSettings):
+    """Every knob of claw_lab, read from ``CLAW_*`` variables (and an optional ``.env``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CLAW_", env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    # --- Redis -----------------------------------------------------------------------
+    redis_url: RedisUrl = "redis://127.0.0.1:6379/0"
+    broker_url: str | None = None
+    result_backend: str | None = None
+    redis_username: str | None = None
+    redis_password: SecretStr | None = None
+    redis_ssl_cert_reqs: Literal["required", "optional", "none"] = "required"
+    redis_ssl_ca_certs: Path | None = None
+    redis_ssl_certfile: Path | None = None
+    redis_ssl_keyfile: Path | None = None
+    redis_socket_timeout: float = Field(5.0, gt=0)
+    redis_connect_timeout: float = Field(2.0, gt=0)
+    redis_health_check_interval: int = Field(25, ge=0)
+
+    # --- Registry --------------------------------------------------------------------
+    key_prefix: str = Field("{claw}", min_length=1, max_length=32, pattern=r"^[^\s]+$")
+    max_kwargs_bytes: int = Field(64 * 1024, ge=256)
+    result_preview_chars: int = Field(2000, ge=0)
+    traceback_lines: int = Field(20, ge=0)
+    retention_seconds: int = Field(7 * 24 * 3600, ge=60)
+    retention_max_tasks: int = Field(2_000_000, ge=100)
+    events_max: int = Field(10_000, ge=100)
+    runtime_window: int = Field(256, ge=8, le=10_000)
+    idempotency_ttl: int = Field(24 * 3600, ge=1)
+    tracking_linger: float = Field(0.005, ge=0, le=1)
+
+    # --- Workers ---------------------------------------------------------------------
+    heartbeat_interval: float = Field(5.0, gt=0)
+    task_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    result_expires: int = Field(24 * 3600, ge=60)
+    visibility_timeout: int = Field(2 * 3600, ge=1)
+    default_priority: int = Field(5, ge=0, le=9)
+    worker_concurrency: int | None = Field(None, ge=1)
+    cleanup_interval: float = Field(3600.0, gt=0)
+    health_check_interval: float = Field(60.0, gt=0)
+    producer_timeout: float = Field(3.0, gt=0)
+
+    # --- API -------------------------------------------------------------------------
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=0, le=65535)
+    api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+
+    @field_validator("task_modules", "api_tokens", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_scheme(cls, value: str) -> str:
+        return _check_redis_url(value, "CLAW_REDIS_URL")
+
+    # --- Derived -----------------------------------------------------------------------
+    @property
+    def broker(self) -> str:
+        """The broker URL: ``CLAW_BROKER_URL`` or the Redis URL."""
+        return self.broker_url or self.redis_url
+
+    @property
+    def backend(self) -> str:
+        """The result backend URL: ``CLAW_RESULT_BACKEND`` or the Redis URL."""
+        return self.result_backend or self.redis_url
+
+    def uses_tls(self, url: str | None = None) -> bool:
+        """Whether ``url`` (default: the Redis URL) is a TLS ``rediss://`` URL."""
+        return urlsplit(url or self.redis_url).scheme == "rediss"
+
+    def redis_ssl_options(self) -> dict[str, object]:
+        """The ``ssl_*`` keyword arguments for redis-py and kombu, for a ``rediss://`` URL."""
+        options: dict[str, object] = {"ssl_cert_reqs": _CERT_REQS[self.redis_ssl_cert_reqs]}
+        if self.redis_ssl_ca_certs:
+            options["ssl_ca_certs"] = str(self.redis_ssl_ca_certs)
+        if self.redis_ssl_certfile:
+            options["ssl_certfile"] = str(self.redis_ssl_certfile)
+        if self.redis_ssl_keyfile:
+            options["ssl_keyfile"] = str(self.redis_ssl_keyfile)
+        return options
+
+    def redis_auth_options(self) -> dict[str, object]:
+        """ACL username and password given apart from the URL (never logged)."""
+        options: dict[str, object] = {}
+        if self.redis_username:
+            options["username"] = self.redis_username
+        if self.redis_password is not None:
+            options["password"] = self.redis_password.get_secret_value()
+        return options
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning a bad value into a `ConfigurationError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            variable = f"CLAW_{field.upper()}" if error["loc"] else field
+            problems.append(f"{variable}: {error['msg']}")
+        raise ConfigurationError("invalid settings: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return load_settings()

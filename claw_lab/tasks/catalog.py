@@ -1,0 +1,132 @@
+"""The catalogue of submittable tasks: each one's name, queue, input model and limits.
+
+`claw_task` turns a plain function ``fn(task, payload) -> result`` into a Celery task on
+claw_lab's app and records its `TaskSpec`; the TaskManager validates submissions against
+the spec's pydantic model before anything reaches the broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from celery import Task
+from pydantic import BaseModel, ValidationError
+
+from claw_lab.errors import PermanentError, TransientError
+from claw_lab.models import TaskType
+
+QUEUES = ("ai", "knowledge", "notifications", "maintenance")
+DEFAULT_QUEUE = "maintenance"
+
+Payload = TypeVar("Payload", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What the TaskManager needs to know about a task to accept a submission for it."""
+
+    name: str
+    queue: str
+    input_model: type[BaseModel]
+    description: str
+    idempotent: bool
+    soft_time_limit: float
+    time_limit: float
+    max_retries: int
+
+    def describe(self) -> TaskType:
+        """The spec as the public `TaskType` (with its input JSON schema)."""
+        return TaskType(
+            name=self.name,
+            queue=self.queue,
+            description=self.description,
+            input_schema=self.input_model.model_json_schema(),
+            idempotent=self.idempotent,
+            soft_time_limit=self.soft_time_limit,
+            time_limit=self.time_limit,
+            max_retries=self.max_retries,
+        )
+
+
+CATALOG: dict[str, TaskSpec] = {}
+
+
+class ClawTask(Task):  # type: ignore[misc]
+    """Base class of claw_lab's tasks: progress reporting on top of Celery's Task."""
+
+    def report_progress(self, current: float, total: float | None = None, message: str | None = None) -> None:
+        """Record how far the running task has got; panels and the API show it live."""
+        from claw_lab.celery_app import tracking_hooks
+
+        tracking_hooks().progress(self, current, total, message)
+
+
+def claw_task(
+    name: str,
+    *,
+    input: type[Payload],
+    queue: str,
+    soft_time_limit: float,
+    time_limit: float,
+    max_retries: int = 3,
+    idempotent: bool = True,
+    retry_backoff_max: int = 600,
+) -> Callable[[Callable[[ClawTask, Payload], Any]], Task]:
+    """Register ``fn(task, payload)`` as the Celery task ``name`` with its policy.
+
+    Transient errors (`TransientError`) are retried with exponential backoff and jitter
+    up to ``max_retries``; anything else fails at once. Kwargs are validated again in
+    the worker, so a message published around the TaskManager still gets a clear error.
+    """
+    if queue not in QUEUES:
+        raise ValueError(f"queue must be one of {QUEUES}, got {queue!r}")
+    if not 0 < soft_time_limit < time_limit:
+        raise ValueError("need 0 < soft_time_limit < time_limit")
+
+    def decorate(fn: Callable[[ClawTask, Payload], Any]) -> Task:
+        from claw_lab.celery_app import app
+
+        description = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else name
+
+        def run(self: ClawTask, **kwargs: Any) -> Any:
+            try:
+                payload = input.model_validate(kwargs)
+            except ValidationError as exc:
+                raise PermanentError(f"invalid input for {name}: {exc.errors(include_url=False)}") from None
+            return fn(self, payload)
+
+        run.__name__ = fn.__name__
+        run.__doc__ = fn.__doc__
+        task = app.task(
+            run,
+            name=name,
+            bind=True,
+            base=ClawTask,
+            soft_time_limit=soft_time_limit,
+            time_limit=time_limit,
+            autoretry_for=(TransientError,),
+            retry_backoff=True,
+            retry_backoff_max=retry_backoff_max,
+            retry_jitter=True,
+            max_retries=max_retries,
+        )
+        CATALOG[name] = TaskSpec(
+            name=name,
+            queue=queue,
+            input_model=input,
+            description=description,
+            idempotent=idempotent,
+            soft_time_limit=soft_time_limit,
+            time_limit=time_limit,
+            max_retries=max_retries,
+        )
+        return task  # type: ignore[no-any-return]
+
+    return decorate
+
+
+def longest_time_limit() -> float:
+    """The longest hard time limit of any registered task (0 when none is registered)."""
+    return max((spec.time_limit for spec in CATALOG.values()), default=0.0)

@@ -1,0 +1,288 @@
+"""Celery signal handlers that feed the registry, and the tracker that batches their writes.
+
+Publishers write at once (a submit must be listed when it returns). Worker processes
+buffer transitions and a flusher thread writes them in one round trip per batch, so
+tracking costs a task an append to a list rather than a Redis call; a worker killed with
+SIGKILL loses at most one flush interval of events, which redelivery then rewrites.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import traceback as traceback_module
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery, Task, signals
+from celery.utils.saferepr import saferepr
+
+from claw_lab.models import TaskState
+from claw_lab.registry import Registry, Transition
+from claw_lab.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+MAX_PRIORITY = 9
+
+
+def transport_priority(priority: int) -> int:
+    """claw_lab's priority (9 = most urgent) as the Redis transport's (0 = served first)."""
+    return MAX_PRIORITY - priority
+
+
+def user_priority(raw: int | None) -> int | None:
+    """The inverse of `transport_priority`, for a priority read off a message."""
+    return None if raw is None else MAX_PRIORITY - int(raw)
+
+
+class Tracker:
+    """Writes transitions to the registry, directly or through a background flusher.
+
+    The flusher writes as soon as something is pending, after lingering
+    ``CLAW_TRACKING_LINGER`` seconds to gather a batch: idle workers add no latency, busy ones write in bulk.
+    """
+
+    def __init__(self, registry: Callable[[], Registry], settings: Callable[[], Settings], *, max_batch: int = 500) -> None:
+        self.registry = registry
+        self.settings = settings
+        self.max_batch = max_batch
+        self._pending: list[Transition] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def buffering(self) -> bool:
+        """True while a flusher thread runs in this process."""
+        return self._thread is not None
+
+    def emit(self, transition: Transition, *, now: bool = False) -> None:
+        """Record one transition: handed to the flusher when buffering, else written at once."""
+        if now or self._thread is None:
+            self._write([transition])
+            return
+        with self._lock:
+            self._pending.append(transition)
+        self._wake.set()
+
+    def start(self, *, forked: bool = False) -> None:
+        """Start the flusher thread (once per process).
+
+        In a freshly forked pool process, ``forked=True`` drops the parent's lock and
+        pending events: the parent writes those, and its lock may have been held mid-fork.
+        """
+        if forked:
+            self._lock, self._pending, self._thread = threading.Lock(), [], None
+            self._wake, self._stop = threading.Event(), threading.Event()
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="claw-tracker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Flush what is pending and stop the flusher; later emits are written directly."""
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            self._stop.set()
+            self._wake.set()
+            thread.join(timeout=5)
+        self.flush()
+
+    def flush(self) -> None:
+        """Write every pending transition now."""
+        with self._lock:
+            batch, self._pending = self._pending, []
+        for start in range(0, len(batch), self.max_batch):
+            self._write(batch[start : start + self.max_batch])
+
+    def _run(self) -> None:
+        linger = self.settings().tracking_linger
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if linger:
+                self._stop.wait(linger)
+            self.flush()
+
+    def _write(self, batch: list[Transition]) -> None:
+        if not batch:
+            return
+        try:
+            self.registry().apply(batch)
+        except Exception:  # the task itself must not fail because tracking could not write
+            logger.exception("could not record %d task transition(s)", len(batch))
+
+
+class TrackingHooks:
+    """Connects one Celery app's signals to a tracker, for every task that app publishes or runs."""
+
+    def __init__(self, app: Celery, tracker: Tracker, settings: Callable[[], Settings]) -> None:
+        self.app = app
+        self.tracker = tracker
+        self.settings = settings
+        self._priorities: dict[str, int | None] = {}
+        self._started: dict[str, float] = {}
+
+    def connect(self) -> None:
+        """Attach the handlers (weakly referenced by Celery, so keep this object alive)."""
+        signals.before_task_publish.connect(self.before_publish, weak=False)
+        signals.after_task_publish.connect(self.after_publish, weak=False)
+        signals.task_prerun.connect(self.prerun, weak=False)
+        signals.task_success.connect(self.success, weak=False)
+        signals.task_failure.connect(self.failure, weak=False)
+        signals.task_retry.connect(self.retry, weak=False)
+        signals.task_revoked.connect(self.revoked, weak=False)
+        signals.worker_process_init.connect(self.start_buffering_forked, weak=False)
+        signals.worker_init.connect(self.start_buffering, weak=False)
+        signals.worker_process_shutdown.connect(self.stop_buffering, weak=False)
+        signals.worker_shutdown.connect(self.stop_buffering, weak=False)
+
+    def disconnect(self) -> None:
+        """Detach every handler (tests building several apps in one process)."""
+        signals.before_task_publish.disconnect(self.before_publish)
+        signals.after_task_publish.disconnect(self.after_publish)
+        signals.task_prerun.disconnect(self.prerun)
+        signals.task_success.disconnect(self.success)
+        signals.task_failure.disconnect(self.failure)
+        signals.task_retry.disconnect(self.retry)
+        signals.task_revoked.disconnect(self.revoked)
+        signals.worker_process_init.disconnect(self.start_buffering_forked)
+        signals.worker_init.disconnect(self.start_buffering)
+        signals.worker_process_shutdown.disconnect(self.stop_buffering)
+        signals.worker_shutdown.disconnect(self.stop_buffering)
+
+    def start_buffering(self, **_: Any) -> None:
+        self.tracker.start()
+
+    def start_buffering_forked(self, **_: Any) -> None:
+        self.tracker.start(forked=True)
+
+    def stop_buffering(self, **_: Any) -> None:
+        self.tracker.stop()
+
+    def _ours(self, task: Task | None) -> bool:
+        return task is not None and task.app is self.app
+
+    # --- publisher side ------------------------------------------------------------------
+    def before_publish(self, headers: dict[str, Any] | None = None, properties: dict[str, Any] | None = None, **_: Any) -> None:
+        if headers and "id" in headers:
+            self._priorities[headers["id"]] = user_priority((properties or {}).get("priority"))
+
+    def after_publish(self, sender: str, body: Any = None, headers: dict[str, Any] | None = None, routing_key: str | None = None, **_: Any) -> None:
+        if not headers or "id" not in headers or sender not in self.app.tasks:
+            return
+        task_id = headers["id"]
+        retries = int(headers.get("retries") or 0)
+        kwargs = body[1] if isinstance(body, (list, tuple)) and len(body) > 1 else None
+        encoded = json.dumps(kwargs, separators=(",", ":")) if kwargs is not None else None
+        if encoded is not None and len(encoded.encode()) > self.settings().max_kwargs_bytes:
+            encoded = None
+        now = time.time()
+        # Outside a running task (a submit) the record must exist when the call returns;
+        # inside one (retries, sub-tasks) the worker's flusher may batch it.
+        self.tracker.emit(
+            Transition(
+                task_id,
+                TaskState.RETRY if retries else TaskState.QUEUED,
+                attempt=retries,
+                at=now,
+                init={
+                    "name": sender,
+                    "queue": routing_key or "",
+                    "priority": self._priorities.pop(task_id, None),
+                    "kwargs": encoded,
+                    "submitted_at": now,
+                    "retry_of": headers.get("claw_retry_of"),
+                },
+            ),
+            now=self.app.current_worker_task is None,
+        )
+
+    # --- worker side ---------------------------------------------------------------------
+    def prerun(self, task_id: str, task: Task, **_: Any) -> None:
+        if not self._ours(task):
+            return
+        request = task.request
+        delivery = request.delivery_info or {}
+        now = time.time()
+        self._started[task_id] = time.perf_counter()
+        self.tracker.emit(
+            Transition(
+                task_id,
+                TaskState.STARTED,
+                attempt=int(request.retries or 0),
+                at=now,
+                init={"name": task.name, "queue": delivery.get("routing_key") or "", "priority": user_priority(delivery.get("priority"))},
+                set={"worker": request.hostname, "started_at": now},
+            )
+        )
+
+    def progress(self, task: Task, current: float, total: float | None, message: str | None) -> None:
+        """Record a task's progress (called by `ClawTask.report_progress`)."""
+        request = task.request
+        self.tracker.emit(
+            Transition(
+                request.id,
+                TaskState.PROGRESS,
+                attempt=int(request.retries or 0),
+                init={"name": task.name},
+                set={"progress_current": current, "progress_total": total, "progress_message": message},
+            )
+        )
+
+    def _finish(self, task: Task, task_id: str, state: TaskState, attempt: int, fields: dict[str, object]) -> None:
+        now = time.time()
+        began = self._started.pop(task_id, None)
+        if began is not None:
+            fields["runtime"] = round(time.perf_counter() - began, 6)
+        fields["finished_at"] = now
+        self.tracker.emit(Transition(task_id, state, attempt=attempt, at=now, init={"name": task.name}, set=fields))
+
+    def success(self, sender: Task, result: Any = None, **_: Any) -> None:
+        if not self._ours(sender):
+            return
+        chars = self.settings().result_preview_chars
+        preview = saferepr(result, chars) if chars else None
+        request = sender.request
+        self._finish(sender, request.id, TaskState.SUCCESS, int(request.retries or 0), {"result_preview": preview})
+
+    def failure(self, sender: Task, task_id: str, exception: BaseException, einfo: Any = None, **_: Any) -> None:
+        if not self._ours(sender):
+            return
+        request = sender.request
+        attempt = int(request.retries or 0) if request.id == task_id else 0
+        self._finish(sender, task_id, TaskState.FAILURE, attempt, self._error_fields(exception, einfo))
+
+    def retry(self, sender: Task, request: Any = None, reason: Any = None, einfo: Any = None, **_: Any) -> None:
+        if not self._ours(sender) or request is None:
+            return
+        cause = getattr(reason, "exc", None) or reason
+        self._started.pop(request.id, None)
+        fields = self._error_fields(cause, einfo) if isinstance(cause, BaseException) else {}
+        self.tracker.emit(
+            Transition(request.id, TaskState.RETRY, attempt=int(request.retries or 0) + 1, init={"name": sender.name}, set=fields)
+        )
+
+    def revoked(self, sender: Task, request: Any = None, **_: Any) -> None:
+        if not self._ours(sender) or request is None:
+            return
+        self._started.pop(request.id, None)
+        now = time.time()
+        self.tracker.emit(
+            Transition(request.id, TaskState.REVOKED, attempt=int(request.retries or 0), at=now, init={"name": sender.name}, set={"finished_at": now})
+        )
+
+    def _error_fields(self, exception: BaseException, einfo: Any) -> dict[str, object]:
+        if einfo is not None and getattr(einfo, "traceback", None):
+            lines = str(einfo.traceback).rstrip().splitlines()
+        else:
+            lines = traceback_module.format_exception(exception)
+            lines = "".join(lines).rstrip().splitlines()
+        keep = self.settings().traceback_lines
+        tail = "\n".join(lines[-keep:]) if keep else None
+        return {"error_type": type(exception).__name__, "error_message": str(exception)[:2000], "error_traceback": tail}

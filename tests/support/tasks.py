@@ -1,0 +1,55 @@
+"""Tasks that exist only for the test suite (loaded through ``CLAW_TASK_MODULES``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from claw_lab.errors import PermanentError, TransientError
+from claw_lab.tasks.catalog import ClawTask, claw_task
+
+
+class Echo(BaseModel):
+    text: str = Field(min_length=1, max_length=10_000)
+    repeat: int = Field(1, ge=1, le=10)
+
+
+@claw_task("claw.test.echo", input=Echo, queue="ai", soft_time_limit=10, time_limit=15)
+def echo(task: ClawTask, payload: Echo) -> dict[str, Any]:
+    """Return the text, repeated."""
+    return {"text": payload.text * payload.repeat}
+
+
+class Sleep(BaseModel):
+    seconds: float = Field(ge=0, le=120)
+    steps: int = Field(1, ge=1, le=1000)
+
+
+@claw_task("claw.test.sleep", input=Sleep, queue="knowledge", soft_time_limit=150, time_limit=160)
+def sleep(task: ClawTask, payload: Sleep) -> dict[str, Any]:
+    """Sleep in steps, reporting progress after each."""
+    for step in range(payload.steps):
+        time.sleep(payload.seconds / payload.steps)
+        task.report_progress(step + 1, payload.steps, f"step {step + 1} of {payload.steps}")
+    return {"slept": payload.seconds, "worker": task.request.hostname}
+
+
+class Fail(BaseModel):
+    message: str = "it broke"
+    transient_times: int = Field(0, ge=0, le=10)
+    counter_key: str | None = None
+
+
+@claw_task("claw.test.fail", input=Fail, queue="notifications", soft_time_limit=10, time_limit=15, max_retries=3, retry_backoff_max=1)
+def fail(task: ClawTask, payload: Fail) -> str:
+    """Fail transiently ``transient_times`` times (counted in Redis), then permanently or succeed."""
+    if payload.counter_key:
+        from claw_lab.celery_app import registry
+
+        attempts = registry().client.incr(payload.counter_key)
+        if attempts <= payload.transient_times:
+            raise TransientError(f"transient failure {attempts}")
+        return f"succeeded after {attempts - 1} transient failures"
+    raise PermanentError(payload.message)
