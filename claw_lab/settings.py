@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
     api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    api_auth_disabled: bool = False
+    metrics_public: bool = True
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
 
     @field_validator("task_modules", "api_tokens", mode="before")
     @classmethod
