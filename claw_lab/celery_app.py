@@ -63,6 +63,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_queue_max_priority": 9,
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout,
+            # Sweep for messages of dead workers every interval (kombu's default is ~100 s).
+            "unacked_restore_interval": settings.unacked_restore_interval,
+            "unacked_restore_throttle": 1,
             "queue_order_strategy": "priority",
             "priority_steps": list(range(10)),
             "max_retries": 2,
@@ -150,12 +153,13 @@ def tracking_hooks() -> TrackingHooks:
 
 @signals.worker_init.connect(weak=False)
 def _check_visibility_timeout(sender: Any = None, **_: Any) -> None:
+    """Refuse to start a worker that could see its own running tasks redelivered."""
     settings = get_settings()
-    longest = longest_time_limit()
+    longest = longest_time_limit(app.amqp.queues.consume_from or app.amqp.queues)
     if settings.visibility_timeout <= longest:
         raise ConfigurationError(
             f"CLAW_VISIBILITY_TIMEOUT ({settings.visibility_timeout}s) must be longer than the longest "
-            f"task time limit ({longest}s), or a running task is delivered a second time"
+            f"time limit of the tasks this worker consumes ({longest}s), or a running task is delivered twice"
         )
 
 

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     task_modules: Annotated[list[str], NoDecode] = Field(default_factory=list)
     result_expires: int = Field(24 * 3600, ge=60)
     visibility_timeout: int = Field(2 * 3600, ge=1)
+    unacked_restore_interval: int = Field(30, ge=1)
     default_priority: int = Field(5, ge=0, le=9)
     worker_concurrency: int | None = Field(None, ge=1)
     cleanup_interval: float = Field(3600.0, gt=0)

@@ -1,5 +1,8 @@
+"""Real `celery worker` processes: a crash mid-task, a cancel made before any worker ran."""
+
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,19 @@ from tests.support.workers import celery_worker
 
 pytestmark = pytest.mark.subprocess
 
+# Short limits so a message held by a killed worker comes back within seconds.
+QUICK_REDELIVERY = {"CLAW_VISIBILITY_TIMEOUT": "8", "CLAW_UNACKED_RESTORE_INTERVAL": "1"}
+
+
+def _wait_for(predicate, timeout: float, what: str):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
 
 def test_prefork_worker_runs_and_records(manager: TaskManager, registry: Registry, tmp_path: Path) -> None:
     with celery_worker(registry, tmp_path) as worker:
@@ -18,3 +34,43 @@ def test_prefork_worker_runs_and_records(manager: TaskManager, registry: Registr
         done = manager.wait(record.id, timeout=20)
         assert done.state is TaskState.SUCCESS, worker.output()
         assert done.worker == worker.hostname
+
+
+def test_task_of_a_killed_worker_finishes_on_another(manager: TaskManager, registry: Registry, tmp_path: Path) -> None:
+    with celery_worker(registry, tmp_path, queues="ai", env=QUICK_REDELIVERY) as first:
+        record = manager.submit("claw.test.nap", {"seconds": 3})
+        _wait_for(lambda: manager.get(record.id).worker == first.hostname, 20, "the first worker to start the task")
+        first.kill()
+    assert manager.get(record.id).state in (TaskState.STARTED, TaskState.PROGRESS)
+
+    with celery_worker(registry, tmp_path, queues="ai", env=QUICK_REDELIVERY) as second:
+        done = manager.wait(record.id, timeout=40)
+        assert done.state is TaskState.SUCCESS, second.output()
+        assert done.worker == second.hostname
+        assert manager.result(record.id, timeout=5) == {"worker": second.hostname}
+
+    stats = manager.stats()
+    assert stats.by_state[TaskState.SUCCESS] == 1
+    assert stats.by_state[TaskState.STARTED] == 0
+    assert stats.by_state[TaskState.PROGRESS] == 0
+    assert stats.total == 1
+
+
+def test_cancelled_while_queued_is_skipped_by_a_worker_started_later(
+    manager: TaskManager, registry: Registry, tmp_path: Path
+) -> None:
+    cancelled = manager.submit("claw.test.echo", {"text": "never"})
+    kept = manager.submit("claw.test.echo", {"text": "runs"})
+    record = manager.cancel(cancelled.id)
+    assert record.state is TaskState.REVOKED
+    assert record.cancel_requested
+
+    with celery_worker(registry, tmp_path, queues="ai") as worker:
+        assert manager.wait(kept.id, timeout=20).state is TaskState.SUCCESS, worker.output()
+        # Same queue, submitted first: the cancelled message was delivered and skipped.
+        _wait_for(lambda: manager.stats().queues[0].depth == 0, 10, "the ai queue to drain")
+    after = manager.get(cancelled.id)
+    assert after.state is TaskState.REVOKED
+    assert after.started_at is None
+    assert f"{cancelled.id}" in worker.output()  # the worker saw the message and discarded it
+    assert manager.stats().by_name["claw.test.echo"] == {TaskState.REVOKED: 1, TaskState.SUCCESS: 1}

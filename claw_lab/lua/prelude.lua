@@ -90,7 +90,7 @@ local function apply_event(event, events_max, runtime_window)
   local id, state = event.id, event.state
   local attempt = tonumber(event.attempt) or 0
   local key = record_key(id)
-  local current = redis.call('HMGET', key, 's', 'a', 'seq', 'n', 'q')
+  local current = redis.call('HMGET', key, 's', 'a', 'seq', 'n', 'q', 'w')
   local init = event.init or {}
 
   if event.expect then
@@ -123,6 +123,14 @@ local function apply_event(event, events_max, runtime_window)
   end
 
   local verdict = decide(current_state, tonumber(current[2]) or 0, state, attempt)
+  -- The same attempt started by another worker: the first one died and the broker
+  -- redelivered the message. Start over on the new worker; the old progress is void.
+  local set = event.set or {}
+  if state == 'STARTED' and (current_state == 'STARTED' or current_state == 'PROGRESS')
+      and attempt == (tonumber(current[2]) or 0) and set.w and set.w ~= current[6] then
+    redis.call('HDEL', key, 'pc', 'pt', 'pm')
+    verdict = current_state == 'STARTED' and 'refresh' or 'move'
+  end
   if verdict == 'reject' then return 0 end
   set_fields(key, event.set)
   if verdict == 'refresh' then return 2 end

@@ -7,7 +7,7 @@ the spec's pydantic model before anything reaches the broker.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -127,6 +127,7 @@ def claw_task(
     return decorate
 
 
-def longest_time_limit() -> float:
-    """The longest hard time limit of any registered task (0 when none is registered)."""
-    return max((spec.time_limit for spec in CATALOG.values()), default=0.0)
+def longest_time_limit(queues: Iterable[str] | None = None) -> float:
+    """The longest hard time limit of the registered tasks (routed to ``queues``, if given); 0 if none."""
+    wanted = None if queues is None else set(queues)
+    return max((s.time_limit for s in CATALOG.values() if wanted is None or s.queue in wanted), default=0.0)

@@ -53,3 +53,15 @@ def fail(task: ClawTask, payload: Fail) -> str:
             raise TransientError(f"transient failure {attempts}")
         return f"succeeded after {attempts - 1} transient failures"
     raise PermanentError(payload.message)
+
+
+class Nap(BaseModel):
+    seconds: float = Field(ge=0, le=5)
+
+
+@claw_task("claw.test.nap", input=Nap, queue="ai", soft_time_limit=5, time_limit=6)
+def nap(task: ClawTask, payload: Nap) -> dict[str, Any]:
+    """Sleep a little (short limits, so a short visibility timeout is allowed) and say where."""
+    task.report_progress(0, 1, "napping")
+    time.sleep(payload.seconds)
+    return {"worker": task.request.hostname}
