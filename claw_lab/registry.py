@@ -58,7 +58,8 @@ class Transition:
     """One lifecycle event for the registry's state machine (see ``apply_event`` in Lua).
 
     ``init`` holds static fields written only where absent; ``set`` fields are written
-    when the transition is accepted; ``expect`` is an optional compare-and-set guard.
+    when the transition is accepted, ``note`` fields whatever the verdict; ``expect`` is
+    an optional compare-and-set guard.
     Keys are record field names (``FIELDS``); values are strings or numbers.
     """
 
@@ -68,6 +69,7 @@ class Transition:
     at: float = field(default_factory=time.time)
     init: Mapping[str, object] = field(default_factory=dict)
     set: Mapping[str, object] = field(default_factory=dict)
+    note: Mapping[str, object] = field(default_factory=dict)
     expect: Mapping[str, object] | None = None
 
     def to_json(self) -> str:
@@ -80,6 +82,8 @@ class Transition:
             "init": _short(self.init),
             "set": _short(self.set),
         }
+        if self.note:
+            body["note"] = _short(self.note)
         if self.expect is not None:
             body["expect"] = _short(self.expect)
         return json.dumps(body, separators=(",", ":"))

@@ -126,7 +126,7 @@ class TrackingHooks:
         self.tracker = tracker
         self.settings = settings
         self._priorities: dict[str, int | None] = {}
-        self._started: dict[str, float] = {}
+        self._started: dict[tuple[str, int], float] = {}
 
     def connect(self) -> None:
         """Attach the handlers (weakly referenced by Celery, so keep this object alive)."""
@@ -210,7 +210,7 @@ class TrackingHooks:
         request = task.request
         delivery = request.delivery_info or {}
         now = time.time()
-        self._started[task_id] = time.perf_counter()
+        self._started[(task_id, int(request.retries or 0))] = time.perf_counter()
         self.tracker.emit(
             Transition(
                 task_id,
@@ -237,7 +237,7 @@ class TrackingHooks:
 
     def _finish(self, task: Task, task_id: str, state: TaskState, attempt: int, fields: dict[str, object]) -> None:
         now = time.time()
-        began = self._started.pop(task_id, None)
+        began = self._started.pop((task_id, attempt), None)
         if began is not None:
             fields["runtime"] = round(time.perf_counter() - began, 6)
         fields["finished_at"] = now
@@ -262,16 +262,15 @@ class TrackingHooks:
         if not self._ours(sender) or request is None:
             return
         cause = getattr(reason, "exc", None) or reason
-        self._started.pop(request.id, None)
-        fields = self._error_fields(cause, einfo) if isinstance(cause, BaseException) else {}
-        self.tracker.emit(
-            Transition(request.id, TaskState.RETRY, attempt=int(request.retries or 0) + 1, init={"name": sender.name}, set=fields)
-        )
+        attempt = int(request.retries or 0)
+        self._started.pop((request.id, attempt), None)
+        error = self._error_fields(cause, einfo) if isinstance(cause, BaseException) else {}
+        self.tracker.emit(Transition(request.id, TaskState.RETRY, attempt=attempt + 1, init={"name": sender.name}, note=error))
 
     def revoked(self, sender: Task, request: Any = None, **_: Any) -> None:
         if not self._ours(sender) or request is None:
             return
-        self._started.pop(request.id, None)
+        self._started.pop((request.id, int(request.retries or 0)), None)
         now = time.time()
         self.tracker.emit(
             Transition(request.id, TaskState.REVOKED, attempt=int(request.retries or 0), at=now, init={"name": sender.name}, set={"finished_at": now})

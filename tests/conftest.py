@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -58,13 +59,18 @@ def manager(registry: Registry) -> TaskManager:
     return TaskManager.default()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def worker_session(settings: Settings) -> Iterator[Consumer]:
+    """One in-process worker per test module (modules with subprocess workers run without it)."""
     with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING") as worker:
         yield worker
 
 
 @pytest.fixture
 def worker(worker_session: Consumer, registry: Registry) -> Consumer:
-    """A running in-process worker (threads pool) consuming every claw_lab queue."""
+    """A running in-process worker (threads pool) consuming every claw_lab queue, heartbeat written."""
+    deadline = time.monotonic() + 10
+    while worker_session.hostname not in {w.hostname for w in registry.workers()}:
+        assert time.monotonic() < deadline, "the in-process worker wrote no heartbeat"
+        time.sleep(0.05)
     return worker_session

@@ -42,6 +42,7 @@ def test_task_of_a_killed_worker_finishes_on_another(manager: TaskManager, regis
         _wait_for(lambda: manager.get(record.id).worker == first.hostname, 20, "the first worker to start the task")
         first.kill()
     assert manager.get(record.id).state in (TaskState.STARTED, TaskState.PROGRESS)
+    assert manager.stats().unacked == 1  # the message is still held for the dead worker
 
     with celery_worker(registry, tmp_path, queues="ai", env=QUICK_REDELIVERY) as second:
         done = manager.wait(record.id, timeout=40)

@@ -84,6 +84,8 @@ end
 --   id, state, attempt, at          the transition and when it happened
 --   init  {field = value}           static fields, set only where absent (name n, queue q, ...)
 --   set   {field = value}           fields written when the event is accepted
+--   note  {field = value}           written whatever the verdict (e.g. the error behind a retry,
+--                                   whose signal can arrive after the next attempt started)
 --   expect {field = value}          optional compare-and-set guard
 -- Returns 1 (moved), 2 (refreshed), 0 (rejected) or -1 (unknown task and no name to create it).
 local function apply_event(event, events_max, runtime_window)
@@ -104,6 +106,7 @@ local function apply_event(event, events_max, runtime_window)
     local seq = redis.call('INCR', P .. ':seq')
     local name, queue = init.n, init.q or ''
     set_fields(key, init)
+    set_fields(key, event.note)
     set_fields(key, event.set)
     redis.call('HSET', key, 's', state, 'a', attempt, 'seq', seq)
     index_add('all', seq, id)
@@ -121,13 +124,14 @@ local function apply_event(event, events_max, runtime_window)
   for field, value in pairs(init) do
     redis.call('HSETNX', key, field, value)
   end
+  set_fields(key, event.note)
 
   local verdict = decide(current_state, tonumber(current[2]) or 0, state, attempt)
   -- The same attempt started by another worker: the first one died and the broker
   -- redelivered the message. Start over on the new worker; the old progress is void.
   local set = event.set or {}
   if state == 'STARTED' and (current_state == 'STARTED' or current_state == 'PROGRESS')
-      and attempt == (tonumber(current[2]) or 0) and set.w and set.w ~= current[6] then
+      and attempt == (tonumber(current[2]) or 0) and set.w and current[6] and set.w ~= current[6] then
     redis.call('HDEL', key, 'pc', 'pt', 'pm')
     verdict = current_state == 'STARTED' and 'refresh' or 'move'
   end
