@@ -46,7 +46,9 @@ class BrokerProbe:
     def _read(self, queues: list[str]) -> tuple[list[QueueDepth], int]:
         channel = self._channel()
         if not hasattr(channel, "priority_steps"):  # not a Redis transport: ask the broker
-            depths = [QueueDepth(queue=q, depth=channel.queue_declare(queue=q, passive=True).message_count) for q in queues]
+            depths = [
+                QueueDepth(queue=q, depth=channel.queue_declare(queue=q, passive=True).message_count) for q in queues
+            ]
             return depths, 0
         steps = list(channel.priority_steps)
         pipe = channel.client.pipeline(transaction=False)

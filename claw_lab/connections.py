@@ -27,4 +27,4 @@ def redis_client(settings: Settings, url: str | None = None) -> redis.Redis:
     }
     if settings.uses_tls(target):
         options.update(settings.redis_ssl_options())
-    return redis.Redis.from_url(target, **options)  # type: ignore[arg-type]
+    return redis.Redis.from_url(target, **options)

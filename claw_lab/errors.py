@@ -96,3 +96,19 @@ class PermanentError(ClawLabError):
     """Raised inside a task for a failure that no retry can fix (bad request, missing document)."""
 
     code = "permanent_error"
+
+
+class RateLimited(TransientError):
+    """Raised when an outside service asks to slow down (429, or 503 with Retry-After); ``retry_after`` is its wait."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+
+class EmbedderMismatch(PermanentError):
+    """Raised when a knowledge base was built with another embedder or dimension than the configured one."""
+
+    code = "embedder_mismatch"

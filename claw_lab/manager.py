@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
+import contextlib
 import json
 import re
 import time
@@ -85,9 +87,9 @@ class Manager(Protocol):
     def stats(self) -> TaskStats: ...
     def cancel(self, task_id: str, *, terminate: bool = False) -> TaskRecord: ...
     def retry(self, task_id: str) -> TaskRecord: ...
-    def workers(self, *, live: bool = False) -> list[WorkerInfo]: ...
-    def pool_restart(self, destinations: list[str] | None = None) -> ControlReport: ...
-    def shutdown(self, destinations: list[str] | None = None) -> ControlReport: ...
+    def workers(self, *, live: bool = False) -> builtins.list[WorkerInfo]: ...
+    def pool_restart(self, destinations: builtins.list[str] | None = None) -> ControlReport: ...
+    def shutdown(self, destinations: builtins.list[str] | None = None) -> ControlReport: ...
     def events(self, cursor: str | None = None, *, wait: float = 0, limit: int = 100) -> EventPage: ...
 
 
@@ -105,7 +107,9 @@ def decode_cursor(cursor: str) -> int:
             raise ValueError(text)
         return int(seq)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursor("cursor is not one this API returned", details=[{"field": "cursor", "message": "invalid cursor"}]) from None
+        raise InvalidCursor(
+            "cursor is not one this API returned", details=[{"field": "cursor", "message": "invalid cursor"}]
+        ) from None
 
 
 def _field_errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
@@ -152,7 +156,9 @@ class TaskManager:
         spec = CATALOG.get(name)
         if spec is None:
             known = ", ".join(sorted(CATALOG))
-            raise UnknownTask(f"unknown task {name!r}; known tasks: {known}", details=[{"field": "name", "message": "unknown task"}])
+            raise UnknownTask(
+                f"unknown task {name!r}; known tasks: {known}", details=[{"field": "name", "message": "unknown task"}]
+            )
         return spec
 
     # --- submit ------------------------------------------------------------------------------
@@ -176,7 +182,10 @@ class TaskManager:
             payload = spec.input_model.model_validate(kwargs or {}).model_dump(mode="json")
         except ValidationError as exc:
             details = _field_errors(exc, "kwargs")
-            raise ValidationFailed(f"invalid input for {name}: " + "; ".join(f"{d['field']}: {d['message']}" for d in details), details=details) from None
+            raise ValidationFailed(
+                f"invalid input for {name}: " + "; ".join(f"{d['field']}: {d['message']}" for d in details),
+                details=details,
+            ) from None
         size = len(json.dumps(payload, separators=(",", ":")).encode())
         if size > self.settings.max_kwargs_bytes:
             raise PayloadTooLarge(
@@ -229,10 +238,8 @@ class TaskManager:
         )
 
     def _release_quietly(self, key: str, task_id: str) -> None:
-        try:
+        with contextlib.suppress(*_BACKEND_ERRORS):
             self.registry.release_idempotency_key(key, task_id)
-        except _BACKEND_ERRORS:
-            pass
 
     def _await_record(self, task_id: str, timeout: float = 2.0) -> TaskRecord:
         # The first submit with this key may still be publishing.
@@ -279,7 +286,7 @@ class TaskManager:
         below = decode_cursor(cursor) if cursor else None
         records, next_seq = self._backend(
             lambda: self.registry.list(
-                state=state,  # type: ignore[arg-type]
+                state=state,
                 name=name,
                 queue=queue,
                 since=since.timestamp() if since else None,
@@ -293,7 +300,7 @@ class TaskManager:
     def stats(self) -> TaskStats:
         """Counts by state and name, rates, runtime percentiles, queue depths and unacked messages."""
         counts = self._backend(self.registry.counts)
-        by_state = {state: 0 for state in TaskState}
+        by_state = dict.fromkeys(TaskState, 0)
         by_name: dict[str, dict[TaskState, int]] = {}
         for key, value in counts.items():
             kind, _, rest = key.partition("|")
@@ -358,31 +365,38 @@ class TaskManager:
         """Submit a failed, revoked or lost task again with its original kwargs, linking both records."""
         record = self.get(task_id)
         if record.state not in RETRYABLE_STATES:
-            raise TaskStateConflict(f"task {task_id} is {record.state}; only FAILURE, REVOKED or LOST tasks can be retried", details={"state": record.state})
+            raise TaskStateConflict(
+                f"task {task_id} is {record.state}; only FAILURE, REVOKED or LOST tasks can be retried",
+                details={"state": record.state},
+            )
         if record.retried_by:
-            raise TaskStateConflict(f"task {task_id} was already retried as {record.retried_by}", details={"retried_by": record.retried_by})
+            raise TaskStateConflict(
+                f"task {task_id} was already retried as {record.retried_by}", details={"retried_by": record.retried_by}
+            )
         if record.kwargs is None:
             raise TaskStateConflict(f"task {task_id} has no recorded kwargs to retry with")
         spec = self._spec(record.name)
         try:
             payload = spec.input_model.model_validate(record.kwargs).model_dump(mode="json")
         except ValidationError as exc:
-            raise ValidationFailed(f"the recorded kwargs no longer fit {record.name}", details=_field_errors(exc, "kwargs")) from None
+            raise ValidationFailed(
+                f"the recorded kwargs no longer fit {record.name}", details=_field_errors(exc, "kwargs")
+            ) from None
         new_id = str(uuid.uuid4())
         if not self._backend(lambda: self.registry.set_field(task_id, "retried_by", new_id)):
             raise TaskStateConflict(f"task {task_id} is being retried by another caller")
         try:
-            self._publish(spec, new_id, payload, record.queue, record.priority, None, headers={"claw_retry_of": task_id})
+            self._publish(
+                spec, new_id, payload, record.queue, record.priority, None, headers={"claw_retry_of": task_id}
+            )
         except BackendUnavailable:
-            try:
+            with contextlib.suppress(*_BACKEND_ERRORS):
                 self.registry.clear_field(task_id, "retried_by")
-            except _BACKEND_ERRORS:
-                pass
             raise
         return self.get(new_id)
 
     # --- workers ---------------------------------------------------------------------------------
-    def workers(self, *, live: bool = False, timeout: float = 1.0) -> list[WorkerInfo]:
+    def workers(self, *, live: bool = False, timeout: float = 1.0) -> builtins.list[WorkerInfo]:
         """Workers from their heartbeats; ``live`` also asks each for its active tasks."""
         workers = self._backend(self.registry.workers)
         if not live:
@@ -392,20 +406,30 @@ class TaskManager:
             worker.model_copy(
                 update={
                     "live": worker.hostname in replies,
-                    "active_tasks": [task["id"] for task in replies.get(worker.hostname, [])] if worker.hostname in replies else None,
+                    "active_tasks": [task["id"] for task in replies.get(worker.hostname, [])]
+                    if worker.hostname in replies
+                    else None,
                 }
             )
             for worker in workers
         ]
 
-    def pool_restart(self, destinations: list[str] | None = None, *, timeout: float = 2.0) -> ControlReport:
+    def pool_restart(self, destinations: builtins.list[str] | None = None, *, timeout: float = 2.0) -> ControlReport:
         """Restart the execution pools of all workers or the named ones; reports who acknowledged."""
-        replies = self._backend(lambda: self.app.control.pool_restart(destination=destinations, reply=True, timeout=timeout)) or []
+        replies = (
+            self._backend(lambda: self.app.control.pool_restart(destination=destinations, reply=True, timeout=timeout))
+            or []
+        )
         acked = sorted(host for reply in replies for host, answer in reply.items() if "ok" in answer)
         expected = destinations if destinations is not None else [w.hostname for w in self.workers()]
-        return ControlReport(command="pool_restart", requested=destinations, acknowledged=acked, missing=sorted(set(expected) - set(acked)))
+        return ControlReport(
+            command="pool_restart",
+            requested=destinations,
+            acknowledged=acked,
+            missing=sorted(set(expected) - set(acked)),
+        )
 
-    def shutdown(self, destinations: list[str] | None = None, *, timeout: float = 10.0) -> ControlReport:
+    def shutdown(self, destinations: builtins.list[str] | None = None, *, timeout: float = 10.0) -> ControlReport:
         """Warm-shut down all workers or the named ones; acknowledged = their heartbeat went away."""
         before = {w.hostname for w in self.workers()}
         targets = set(destinations) if destinations is not None else before

@@ -63,7 +63,7 @@ class TaskError(_Frozen):
     traceback: str | None = None
 
 
-class TaskRecord(_Frozen):
+class TaskRecord(_Frozen):  # type: ignore[no-redef]  # the pydantic plugin trips on a field named kwargs
     """Everything the registry knows about one task."""
 
     id: str

@@ -6,6 +6,7 @@ the key layout; the layout itself is described at the top of ``lua/prelude.lua``
 
 from __future__ import annotations
 
+import builtins
 import json
 import statistics
 import time
@@ -122,7 +123,7 @@ class Registry:
         """Apply transitions atomically in one round trip; 1 moved, 2 refreshed, 0 rejected."""
         if not transitions:
             return []
-        args = [self.prefix, self.settings.events_max, self.settings.runtime_window]
+        args: list[str | int] = [self.prefix, self.settings.events_max, self.settings.runtime_window]
         args += [transition.to_json() for transition in transitions]
         return [int(v) for v in cast(list[Any], self._apply(args=args))]
 
@@ -175,7 +176,7 @@ class Registry:
         until: float | None = None,
         below: int | None = None,
         limit: int = 50,
-    ) -> tuple[list[TaskRecord], int | None]:
+    ) -> tuple[builtins.list[TaskRecord], int | None]:
         """Newest-first records matching every filter, and the seq to continue below."""
         index = self._narrowest_index(state, name, queue)
         records: list[TaskRecord] = []
@@ -243,7 +244,7 @@ class Registry:
                 stats[name] = _percentiles(sorted(float(s) for s in samples))
         return stats
 
-    def events(self, cursor: str, count: int, block_ms: int | None = None) -> tuple[list[TaskEvent], str]:
+    def events(self, cursor: str, count: int, block_ms: int | None = None) -> tuple[builtins.list[TaskEvent], str]:
         """Events after stream id ``cursor`` (``"$"`` = only new ones), oldest first."""
         key = self._key("events")
         if cursor == "$":
@@ -252,7 +253,7 @@ class Registry:
         reply = cast(list[Any], self.client.xread({key: cursor}, count=count, block=block_ms))
         entries = reply[0][1] if reply else []
         events = [
-            TaskEvent(id=entry_id, task_id=f["id"], state=TaskState(f["s"]), name=f["n"], at=_time(f["t"]))  # type: ignore[arg-type]
+            TaskEvent(id=entry_id, task_id=f["id"], state=TaskState(f["s"]), name=f["n"], at=_time(f["t"]))
             for entry_id, f in entries
         ]
         return events, (entries[-1][0] if entries else cursor)
@@ -289,7 +290,7 @@ class Registry:
         pipe.zrem(self._key("workers"), hostname)
         pipe.execute()
 
-    def workers(self) -> list[WorkerInfo]:
+    def workers(self) -> builtins.list[WorkerInfo]:
         """Workers whose heartbeat has not expired, by hostname."""
         hostnames = cast(list[str], self.client.zrange(self._key("workers"), 0, -1))
         if not hostnames:
@@ -321,7 +322,7 @@ def _record(task_id: str, raw: Mapping[str, str | None]) -> TaskRecord:
     return TaskRecord(
         id=task_id,
         name=raw.get("n") or "",
-        state=TaskState(raw.get("s")),
+        state=TaskState(str(raw.get("s"))),
         queue=raw.get("q") or None,
         priority=int(priority) if priority not in (None, "") else None,
         kwargs=json.loads(kwargs) if kwargs else None,

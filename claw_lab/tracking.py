@@ -45,7 +45,9 @@ class Tracker:
     ``CLAW_TRACKING_LINGER`` seconds to gather a batch: idle workers add no latency, busy ones write in bulk.
     """
 
-    def __init__(self, registry: Callable[[], Registry], settings: Callable[[], Settings], *, max_batch: int = 500) -> None:
+    def __init__(
+        self, registry: Callable[[], Registry], settings: Callable[[], Settings], *, max_batch: int = 500
+    ) -> None:
         self.registry = registry
         self.settings = settings
         self.max_batch = max_batch
@@ -169,11 +171,20 @@ class TrackingHooks:
         return task is not None and task.app is self.app
 
     # --- publisher side ------------------------------------------------------------------
-    def before_publish(self, headers: dict[str, Any] | None = None, properties: dict[str, Any] | None = None, **_: Any) -> None:
+    def before_publish(
+        self, headers: dict[str, Any] | None = None, properties: dict[str, Any] | None = None, **_: Any
+    ) -> None:
         if headers and "id" in headers:
             self._priorities[headers["id"]] = user_priority((properties or {}).get("priority"))
 
-    def after_publish(self, sender: str, body: Any = None, headers: dict[str, Any] | None = None, routing_key: str | None = None, **_: Any) -> None:
+    def after_publish(
+        self,
+        sender: str,
+        body: Any = None,
+        headers: dict[str, Any] | None = None,
+        routing_key: str | None = None,
+        **_: Any,
+    ) -> None:
         if not headers or "id" not in headers or sender not in self.app.tasks:
             return
         task_id = headers["id"]
@@ -217,7 +228,11 @@ class TrackingHooks:
                 TaskState.STARTED,
                 attempt=int(request.retries or 0),
                 at=now,
-                init={"name": task.name, "queue": delivery.get("routing_key") or "", "priority": user_priority(delivery.get("priority"))},
+                init={
+                    "name": task.name,
+                    "queue": delivery.get("routing_key") or "",
+                    "priority": user_priority(delivery.get("priority")),
+                },
                 set={"worker": request.hostname, "started_at": now},
             )
         )
@@ -265,7 +280,9 @@ class TrackingHooks:
         attempt = int(request.retries or 0)
         self._started.pop((request.id, attempt), None)
         error = self._error_fields(cause, einfo) if isinstance(cause, BaseException) else {}
-        self.tracker.emit(Transition(request.id, TaskState.RETRY, attempt=attempt + 1, init={"name": sender.name}, note=error))
+        self.tracker.emit(
+            Transition(request.id, TaskState.RETRY, attempt=attempt + 1, init={"name": sender.name}, note=error)
+        )
 
     def revoked(self, sender: Task, request: Any = None, **_: Any) -> None:
         if not self._ours(sender) or request is None:
@@ -273,7 +290,14 @@ class TrackingHooks:
         self._started.pop((request.id, int(request.retries or 0)), None)
         now = time.time()
         self.tracker.emit(
-            Transition(request.id, TaskState.REVOKED, attempt=int(request.retries or 0), at=now, init={"name": sender.name}, set={"finished_at": now})
+            Transition(
+                request.id,
+                TaskState.REVOKED,
+                attempt=int(request.retries or 0),
+                at=now,
+                init={"name": sender.name},
+                set={"finished_at": now},
+            )
         )
 
     def _error_fields(self, exception: BaseException, einfo: Any) -> dict[str, object]:

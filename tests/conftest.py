@@ -10,7 +10,8 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from celery.worker.consumer import Consumer
 
-from claw_lab.celery_app import app, registry as process_registry
+from claw_lab.celery_app import app
+from claw_lab.celery_app import registry as process_registry
 from claw_lab.manager import TaskManager
 from claw_lab.redis_server import RedisServer
 from claw_lab.registry import Registry

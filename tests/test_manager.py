@@ -42,7 +42,12 @@ def test_invalid_kwargs_name_the_field(manager: TaskManager) -> None:
 
 @pytest.mark.parametrize(
     ("options", "field"),
-    [({"queue": "gpu"}, "queue"), ({"priority": 10}, "priority"), ({"countdown": -1}, "countdown"), ({"idempotency_key": "has space"}, "idempotency_key")],
+    [
+        ({"queue": "gpu"}, "queue"),
+        ({"priority": 10}, "priority"),
+        ({"countdown": -1}, "countdown"),
+        ({"idempotency_key": "has space"}, "idempotency_key"),
+    ],
 )
 def test_invalid_options_name_the_field(manager: TaskManager, options: dict, field: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
@@ -52,7 +57,9 @@ def test_invalid_options_name_the_field(manager: TaskManager, options: dict, fie
 
 
 def test_oversized_kwargs_are_refused(manager: TaskManager) -> None:
-    limited = TaskManager(manager.settings.model_copy(update={"max_kwargs_bytes": 1024}), app=manager.app, registry=manager.registry)
+    limited = TaskManager(
+        manager.settings.model_copy(update={"max_kwargs_bytes": 1024}), app=manager.app, registry=manager.registry
+    )
     with pytest.raises(PayloadTooLarge) as caught:
         limited.submit("claw.test.echo", {"text": "y" * 2000})
     assert caught.value.details[0]["field"] == "kwargs"
@@ -109,7 +116,9 @@ def test_list_newest_first_with_cursor_and_filters(manager: TaskManager) -> None
     assert manager.list(until=datetime.now(UTC) - timedelta(hours=1)).items == []
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [({"limit": 0}, "limit"), ({"limit": 501}, "limit"), ({"state": "DONE"}, "state")])
+@pytest.mark.parametrize(
+    ("kwargs", "field"), [({"limit": 0}, "limit"), ({"limit": 501}, "limit"), ({"state": "DONE"}, "state")]
+)
 def test_list_rejects_bad_arguments(manager: TaskManager, kwargs: dict, field: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
         manager.list(**kwargs)
@@ -128,7 +137,8 @@ def test_failure_records_error_and_retry_links_records(manager: TaskManager, wor
     assert done.error is not None
     assert done.error.type == "PermanentError"
     assert "disk on fire" in done.error.message
-    assert done.error.traceback and "PermanentError" in done.error.traceback
+    assert done.error.traceback
+    assert "PermanentError" in done.error.traceback
     assert done.retries == 0  # permanent errors are not retried
 
     again = manager.retry(failed.id)
@@ -147,7 +157,8 @@ def test_transient_errors_are_retried_then_succeed(manager: TaskManager, worker:
     assert done.state is TaskState.SUCCESS
     assert done.retries == 2
     assert manager.result(record.id) == "succeeded after 2 transient failures"
-    assert done.error is not None and "transient failure 2" in done.error.message
+    assert done.error is not None
+    assert "transient failure 2" in done.error.message
 
 
 def test_retry_and_cancel_conflicts(manager: TaskManager, worker: object) -> None:

@@ -24,9 +24,19 @@ def lifecycle(draw: st.DrawFn) -> tuple[str, str, list[Transition], TaskState]:
         if attempt:
             events.append(Transition(task_id, TaskState.RETRY, attempt=attempt, init={"name": name, "queue": "ai"}))
         if draw(st.booleans()) or attempt < attempts:
-            events.append(Transition(task_id, TaskState.STARTED, attempt=attempt, init={"name": name}, set={"worker": "w1"}))
+            events.append(
+                Transition(task_id, TaskState.STARTED, attempt=attempt, init={"name": name}, set={"worker": "w1"})
+            )
             for step in range(draw(st.integers(0, 3))):
-                events.append(Transition(task_id, TaskState.PROGRESS, attempt=attempt, init={"name": name}, set={"progress_current": step}))
+                events.append(
+                    Transition(
+                        task_id,
+                        TaskState.PROGRESS,
+                        attempt=attempt,
+                        init={"name": name},
+                        set={"progress_current": step},
+                    )
+                )
         else:
             break
     final = draw(st.sampled_from(FINAL))
@@ -47,7 +57,9 @@ def _wipe(registry: Registry) -> None:
     histories=st.lists(lifecycle(), min_size=1, max_size=5),
     data=st.data(),
 )
-def test_any_order_with_duplicates_ends_in_the_true_state(registry: Registry, histories: list, data: st.DataObject) -> None:
+def test_any_order_with_duplicates_ends_in_the_true_state(
+    registry: Registry, histories: list, data: st.DataObject
+) -> None:
     _wipe(registry)
     stream = [event for _, _, events, _ in histories for event in events]
     duplicates = data.draw(st.lists(st.sampled_from(stream), max_size=len(stream)))
@@ -86,7 +98,8 @@ def test_finished_task_never_moves_back(registry: Registry) -> None:
     ]
     assert registry.apply(late) == [0, 0, 0, 0]
     record = registry.get(task_id)
-    assert record is not None and record.state is TaskState.SUCCESS
+    assert record is not None
+    assert record.state is TaskState.SUCCESS
     assert registry.counts()["s|SUCCESS"] == 1
 
 
@@ -101,6 +114,9 @@ def test_lost_only_from_running_and_redelivery_restarts(registry: Registry) -> N
     assert registry.apply([Transition(task_id, TaskState.LOST, init=init, expect={"worker": "w1"})]) == [1]
     assert registry.apply([Transition(task_id, TaskState.STARTED, init=init, set={"worker": "w2"})]) == [1]
     record = registry.get(task_id)
-    assert record is not None and record.state is TaskState.STARTED and record.worker == "w2"
+    assert record is not None
+    assert record.state is TaskState.STARTED
+    assert record.worker == "w2"
     counts = registry.counts()
-    assert counts["s|STARTED"] == 1 and counts["s|LOST"] == 0
+    assert counts["s|STARTED"] == 1
+    assert counts["s|LOST"] == 0

@@ -13,7 +13,8 @@ def test_submitted_task_runs_and_is_recorded(manager: TaskManager, worker: objec
     done = manager.wait(record.id, timeout=5)
     assert done.state is TaskState.SUCCESS
     assert done.worker
-    assert done.runtime is not None and done.runtime >= 0
+    assert done.runtime is not None
+    assert done.runtime >= 0
     assert "hihihi" in (done.result_preview or "")
 
 

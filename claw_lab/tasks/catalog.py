@@ -122,7 +122,7 @@ def claw_task(
             time_limit=time_limit,
             max_retries=max_retries,
         )
-        return task  # type: ignore[no-any-return]
+        return task
 
     return decorate
 

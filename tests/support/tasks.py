@@ -42,7 +42,15 @@ class Fail(BaseModel):
     counter_key: str | None = None
 
 
-@claw_task("claw.test.fail", input=Fail, queue="notifications", soft_time_limit=10, time_limit=15, max_retries=3, retry_backoff_max=1)
+@claw_task(
+    "claw.test.fail",
+    input=Fail,
+    queue="notifications",
+    soft_time_limit=10,
+    time_limit=15,
+    max_retries=3,
+    retry_backoff_max=1,
+)
 def fail(task: ClawTask, payload: Fail) -> str:
     """Fail transiently ``transient_times`` times (counted in Redis), then permanently or succeed."""
     if payload.counter_key:

@@ -71,7 +71,9 @@ def celery_worker(
         command += ["--queues", queues]
     environment = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     with log.open("wb") as sink:
-        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=environment, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
     worker = WorkerProcess(process, hostname, log)
     try:
         deadline = time.monotonic() + ready_timeout
