@@ -1,0 +1,15 @@
+"""The Lambda entry point of the management API: Mangum around `claw_lab.api.create_app`.
+
+The app, its manager and their Redis clients are built at import, once per Lambda
+container, and reused by every warm invocation; the clients use keepalive and a
+health-check interval, so a thawed container reconnects cleanly.
+"""
+
+from __future__ import annotations
+
+from mangum import Mangum
+
+from claw_lab.api import create_app
+
+app = create_app()
+handler = Mangum(app, lifespan="off")

@@ -1,0 +1,78 @@
+"""Helpers for API tests: role tokens, settings that accept them, and a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from claw_lab.redis_server import free_port
+from claw_lab.settings import Settings
+from claw_lab.tokens import Role, mint_token
+
+ROLES = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
+
+
+def mint_role_tokens() -> tuple[dict[Role, str], list[str]]:
+    """One fresh token per role and the ``CLAW_API_TOKENS`` entries that accept them."""
+    tokens: dict[Role, str] = {}
+    entries: list[str] = []
+    for role in ROLES:
+        token, entry = mint_token(f"test-{role.name.lower()}", role)
+        tokens[role] = token
+        entries.append(entry.entry)
+    return tokens, entries
+
+
+def with_tokens(settings: Settings, entries: list[str], **overrides: object) -> Settings:
+    """``settings`` accepting exactly ``entries`` (and any other overrides)."""
+    return settings.model_copy(update={"api_tokens": entries, "api_auth_disabled": False, **overrides})
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for ``token``."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+class LiveServer:
+    """A uvicorn server running ``app`` in a thread of this process, on a free loopback port."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn-test", daemon=True)
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15) -> LiveServer:
+        """Start serving and wait until uvicorn says it has started."""
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Ask uvicorn to exit and wait for its thread."""
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+@contextmanager
+def live_server(app: FastAPI) -> Iterator[LiveServer]:
+    """``app`` served by uvicorn for the duration of the block."""
+    server = LiveServer(app).start()
+    try:
+        yield server
+    finally:
+        server.stop()
