@@ -79,15 +79,30 @@ class RedisServer:
         ]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout
-        while not answers(self.url, timeout=0.2):
+        while not self._answering_as_ours():
             if self.process.poll() is not None:
                 error = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise ConfigurationError(f"redis-server exited at start: {error.strip()}")
+                self.stop()
+                reason = error.strip() or f"is port {self.port} already in use?"
+                raise ConfigurationError(f"redis-server exited at start: {reason}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise ConfigurationError(f"redis-server did not answer on port {self.port}")
             time.sleep(0.02)
         return self
+
+    def _answering_as_ours(self) -> bool:
+        # Another server already on the port would answer too; only our own process counts.
+        if self.process is None or not answers(self.url, timeout=0.2):
+            return False
+        try:
+            client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2, socket_timeout=0.2)
+            try:
+                return int(client.info("server")["process_id"]) == self.process.pid
+            finally:
+                client.close()
+        except (redis.RedisError, OSError, KeyError, ValueError):
+            return False
 
     def stop(self) -> None:
         """Terminate the server by PID and wait for it."""

@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     metrics_public: bool = True
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
 
+    # --- Local stack -----------------------------------------------------------------
+    state_dir: Path = Path(".claw")
+    flower_port: int = Field(5555, ge=0, le=65535)
+    lab_port: int = Field(8888, ge=0, le=65535)
+
     @field_validator("task_modules", "api_tokens", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:

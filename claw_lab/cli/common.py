@@ -1,0 +1,169 @@
+"""What every ``claw-lab`` command shares: the app, consoles, error handling, the manager and input parsing."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from pydantic import BaseModel, TypeAdapter
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
+
+from claw_lab.errors import (
+    BackendUnavailable,
+    ClawLabError,
+    ConfigurationError,
+    TaskNotFound,
+    TaskStateConflict,
+    ValidationFailed,
+)
+from claw_lab.manager import TaskManager
+from claw_lab.settings import get_settings
+
+console = Console(highlight=False, soft_wrap=False)
+errors = Console(stderr=True, highlight=False)
+
+EXIT_CODES: tuple[tuple[type[ClawLabError], int], ...] = (
+    (ValidationFailed, 2),
+    (TaskNotFound, 3),
+    (TaskStateConflict, 4),
+    (BackendUnavailable, 5),
+    (ConfigurationError, 6),
+)
+"""Exit status per error family; any other claw_lab error exits with 1."""
+
+
+def exit_code(error: ClawLabError) -> int:
+    """The exit status for ``error``."""
+    return next((code for kind, code in EXIT_CODES if isinstance(error, kind)), 1)
+
+
+def fail(error: ClawLabError) -> NoReturn:
+    """Print ``error`` as one red line on stderr and exit with its status."""
+    message = " ".join(error.message.split())
+    errors.print(f"[bold red]error:[/] {escape(message)} [dim]({error.code})[/]")
+    raise typer.Exit(exit_code(error))
+
+
+class ClawGroup(TyperGroup):
+    """The command group that turns claw_lab errors into a message and an exit status."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ClawLabError as error:
+            fail(error)
+
+
+def new_app(help_text: str) -> typer.Typer:
+    """A Typer app (or sub-app) with claw_lab's error handling and conventions."""
+    return typer.Typer(
+        cls=ClawGroup,
+        help=help_text,
+        no_args_is_help=True,
+        rich_markup_mode="rich",
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
+app = new_app("Run and watch claw_lab's jobs: a local stack, task submission and control, workers.")
+
+
+# --- the manager --------------------------------------------------------------------------
+def join_running_stack() -> None:
+    """Use the Redis of the ``claw-lab up`` running from this directory when ``CLAW_REDIS_URL`` is not set.
+
+    The stack records its Redis in ``<CLAW_STATE_DIR>/stack.json``, so a private Redis on a
+    random port is found by commands in another terminal.
+    """
+    from claw_lab.stack import running_stack, use_redis_url
+
+    settings = get_settings()
+    if "redis_url" not in settings.model_fields_set:
+        stack = running_stack(settings)
+        if stack is not None and stack.redis_url:
+            use_redis_url(stack.redis_url)
+
+
+def get_manager() -> TaskManager:
+    """The TaskManager for this command (on a running local stack's Redis, see `join_running_stack`)."""
+    join_running_stack()
+    return TaskManager.default()
+
+
+# --- output ---------------------------------------------------------------------------------
+def print_json(value: BaseModel | list[Any] | dict[str, Any]) -> None:
+    """Write ``value`` as indented JSON on stdout (plain text, for scripts)."""
+    if isinstance(value, BaseModel):
+        text = value.model_dump_json(indent=2)
+    else:
+        text = TypeAdapter(type(value)).dump_json(value, indent=2).decode()
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+# --- input parsing ------------------------------------------------------------------------
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_when(text: str, option: str) -> datetime:
+    """A point in time: ``30s``, ``10m``, ``2h``, ``7d``, ``1w`` ago, or an ISO 8601 date/time (local if naive)."""
+    text = text.strip()
+    relative = _RELATIVE.match(text)
+    if relative:
+        amount, unit = float(relative.group(1)), relative.group(2)
+        return datetime.now(UTC) - timedelta(**{_UNITS[unit]: amount})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is neither a duration like 10m / 2h / 7d nor an ISO date-time", param_hint=option
+        ) from None
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_kwargs(document: str | None, pairs: list[str]) -> dict[str, Any]:
+    """Task kwargs from a JSON object (``--kwargs``; ``@file`` or ``-`` for stdin) and ``key=value`` pairs.
+
+    A pair's value is read as JSON when it parses (``repeat=3``, ``flag=true``,
+    ``ids=[1,2]``) and as a string otherwise; pairs override keys of the document.
+    """
+    kwargs: dict[str, Any] = {}
+    if document is not None:
+        if document == "-":
+            document = sys.stdin.read()
+        elif document.startswith("@"):
+            try:
+                document = Path(document[1:]).read_text()
+            except OSError as exc:
+                raise typer.BadParameter(f"cannot read {document[1:]}: {exc.strerror}", param_hint="--kwargs") from None
+        try:
+            parsed = json.loads(document)
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(
+                f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", param_hint="--kwargs"
+            ) from None
+        if not isinstance(parsed, dict):
+            raise typer.BadParameter('must be a JSON object such as \'{"text": "hi"}\'', param_hint="--kwargs")
+        kwargs.update(parsed)
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key.strip():
+            raise typer.BadParameter(f"{pair!r} is not key=value", param_hint="-k/--kwarg")
+        kwargs[key.strip()] = _json_value(value)
+    return kwargs

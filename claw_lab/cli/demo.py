@@ -1,0 +1,193 @@
+"""``claw-lab demo``: bring a local stack up, run a few real jobs, follow them live, print their records, stop.
+
+The jobs come from the catalogue: when the knowledge and AI tasks are registered the demo
+vectorizes a short built-in guide and asks a question answered from it by retrieval;
+the maintenance jobs, an idempotent re-submit and a cancel-before-start always run.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from claw_lab.cli.common import app, console, errors
+from claw_lab.cli.live import follow
+from claw_lab.cli.render import record_view, stats_view, stopped_line, workers_table
+from claw_lab.cli.run import stop_signals
+from claw_lab.errors import ValidationFailed
+from claw_lab.manager import TaskManager
+from claw_lab.models import TaskRecord, TaskState
+from claw_lab.programs import api_available
+from claw_lab.redis_server import free_port
+from claw_lab.settings import get_settings
+from claw_lab.stack import LocalStack, StackFailed, http_answers, port_free, redact
+
+GUIDE_ID = "claw-lab-guide"
+GUIDE = """\
+claw_lab is an asynchronous job toolkit. Celery workers on Redis run AI generation,
+notification, document-vectorization and knowledge-base jobs.
+
+Every job is tracked in a durable registry in Redis: its state, progress, runtime, worker
+and error. Listing and counting tasks needs no broadcast to the workers.
+
+A cancel is durable: the registry marks the task and a worker started later still skips
+it. A failed, revoked or lost task can be retried with its original arguments, and both
+records are linked.
+
+Periodic jobs run from celery beat with the RedBeat scheduler: the cleanup of expired
+results every hour and a task-health check every minute.
+"""
+QUESTION = "What happens to a task that is cancelled before any worker has started it?"
+
+
+@dataclass(frozen=True)
+class DemoJob:
+    """One job the demo submits, and the state it should end in."""
+
+    label: str
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    expect: TaskState = TaskState.SUCCESS
+    countdown: float | None = None
+    cancel: bool = False
+    idempotency_key: str | None = None
+
+
+def plan(catalogue: set[str]) -> list[list[DemoJob]]:
+    """The demo's jobs in stages (a stage starts when the previous one has finished), richest first."""
+    stages: list[list[DemoJob]] = []
+    if "claw.knowledge.vectorize_document" in catalogue:
+        stages.append(
+            [
+                DemoJob(
+                    "vectorize the built-in guide",
+                    "claw.knowledge.vectorize_document",
+                    {"document_id": GUIDE_ID, "text": GUIDE},
+                )
+            ]
+        )
+        if "claw.ai.generate_response" in catalogue:
+            ask = {"prompt": QUESTION, "provider": "retrieval", "document_ids": [GUIDE_ID]}
+            stages.append([DemoJob("answer a question from it", "claw.ai.generate_response", ask)])
+    health, cleanup = "claw.maintenance.check_task_health", "claw.maintenance.cleanup_expired_results"
+    stages.append(
+        [
+            DemoJob("task-health check", health),
+            DemoJob("retention cleanup", cleanup, idempotency_key="claw-demo-cleanup"),
+            DemoJob("same idempotency key again", cleanup, idempotency_key="claw-demo-cleanup"),
+            DemoJob("cancelled before it runs", health, countdown=600, cancel=True, expect=TaskState.REVOKED),
+        ]
+    )
+    return [[job for job in stage if job.name in catalogue] for stage in stages]
+
+
+def _start(stack: LocalStack, stop: threading.Event, with_api: bool) -> str | None:
+    with console.status("starting Redis, a worker and beat" + (" and the API" if with_api else "")):
+        url = stack.start_redis()
+        console.print(
+            f"[bold]redis[/]  {redact(url)}"
+            + (" [dim](private redis-server for this demo)[/]" if stack.private_redis else "")
+        )
+        stack.start_worker(concurrency=2, loglevel="WARNING")
+        stack.start_beat(loglevel="WARNING")
+        token = None
+        if with_api:
+            host, port = stack.settings.api_host, stack.settings.api_port
+            token = stack.start_api(host, port if port_free(host, port) else free_port())
+        stack.wait_for("the worker", stack.worker_ready, 120, stop=stop)
+        if with_api:
+            stack.wait_for("the API", stack.api_ready, 120, stop=stop)
+    return token
+
+
+def _run_stage(manager: TaskManager, stage: list[DemoJob], timeout: float) -> list[tuple[DemoJob, TaskRecord]]:
+    submitted: list[tuple[DemoJob, TaskRecord]] = []
+    for job in stage:
+        try:
+            record = manager.submit(job.name, job.kwargs, countdown=job.countdown, idempotency_key=job.idempotency_key)
+        except ValidationFailed as exc:
+            console.print(f"[yellow]skipped {job.label}:[/] {exc.message}")
+            continue
+        if job.idempotency_key and any(earlier.id == record.id for _, earlier in submitted):
+            console.print(f"[dim]{job.label}: the key returned the task it first created ({record.id})[/]")
+            continue
+        if job.cancel:
+            record = manager.cancel(record.id)
+        submitted.append((job, record))
+    if not submitted:
+        return []
+    labels = [job.label for job, _ in submitted]
+    final = follow(manager, [record.id for _, record in submitted], console=console, timeout=timeout, labels=labels)
+    return list(zip([job for job, _ in submitted], final, strict=True))
+
+
+@app.command()
+def demo(
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds each stage of jobs may take.")] = 180.0,
+    api: Annotated[
+        bool, typer.Option("--api/--no-api", help="Also serve the HTTP API during the demo (when installed).")
+    ] = True,
+    keep_logs: Annotated[
+        bool, typer.Option("--keep-logs", help="Keep the processes' log files after a successful run.")
+    ] = False,
+) -> None:
+    """Bring the local stack up, run real jobs from the catalogue, follow them live, print their records, stop."""
+    log_dir = Path(tempfile.mkdtemp(prefix="claw-demo-"))
+    stack = LocalStack(get_settings(), log_dir=log_dir)
+    stop = threading.Event()
+    succeeded = False
+    console.rule("[bold]claw_lab demo")
+    with stop_signals(stop, stack):
+        try:
+            token = _start(stack, stop, api and api_available())
+            if stop.is_set():
+                return
+            manager = TaskManager.default()
+            catalogue = {task.name for task in manager.task_types()}
+            listing = Table("registered task", "queue", "description", title="catalogue", header_style="bold")
+            for task in manager.task_types():
+                listing.add_row(task.name, task.queue, task.description)
+            console.print(listing)
+            results: list[tuple[DemoJob, TaskRecord]] = []
+            for stage in plan(catalogue):
+                if stage and not stop.is_set():
+                    results += _run_stage(manager, stage, timeout)
+            for _, record in results:
+                console.print(record_view(record))
+            console.print(stats_view(manager.stats()))
+            console.print(workers_table(manager.workers()))
+            if token is not None and "api" in stack.urls:
+                healthy = http_answers(stack.urls["api"] + "/health")
+                console.print(f"[bold]api[/] {stack.urls['api']} answered /health: {'yes' if healthy else 'no'}")
+            wrong = [
+                f"{job.label} ended {record.state}, expected {job.expect}"
+                for job, record in results
+                if record.state is not job.expect
+            ]
+            if wrong:
+                raise StackFailed("; ".join(wrong))
+            succeeded = not stop.is_set()
+        except Exception:
+            for child in stack.children:
+                tail = child.output_tail()
+                if tail:
+                    errors.rule(f"{child.name} log ({child.log_file})")
+                    errors.print(tail, markup=False, highlight=False)
+            raise
+        finally:
+            with console.status("stopping"):
+                codes = stack.stop()
+            console.print(stopped_line(codes))
+            if succeeded and not keep_logs:
+                shutil.rmtree(log_dir, ignore_errors=True)
+            else:
+                console.print(f"[dim]process logs: {log_dir}[/]")
+    if succeeded:
+        console.rule("[bold green]demo finished: every job ended as expected")

@@ -1,0 +1,357 @@
+"""The local stack behind ``claw-lab up`` and ``claw-lab demo``: Redis, worker, beat, API, Flower, JupyterLab.
+
+Redis is the server at ``CLAW_REDIS_URL`` when one answers there, else a private
+``redis-server`` on a free loopback port that lives exactly as long as the stack. The
+other components run as child processes (see `claw_lab.processes`) with the resolved
+``CLAW_REDIS_URL`` in their environment, and stop in reverse order of starting. While a
+stack runs, ``<CLAW_STATE_DIR>/stack.json`` says where its Redis and services are (never
+a secret), so ``claw-lab`` commands in another terminal find its private Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+from pydantic import BaseModel, ValidationError
+
+from claw_lab.connections import redis_client
+from claw_lab.errors import ClawLabError, ConfigurationError
+from claw_lab.processes import ChildProcess, ChildSpec, LineSink
+from claw_lab.programs import api_command, beat_command, flower_command, lab_command, require_module, worker_command
+from claw_lab.redis_server import RedisServer
+from claw_lab.settings import Settings, get_settings
+from claw_lab.tokens import Role, mint_token
+
+STATE_FILE = "stack.json"
+
+
+class StackFailed(ClawLabError):
+    """Raised when a component of the local stack exits or does not become ready in time."""
+
+    code = "stack_failed"
+
+
+# --- Redis ---------------------------------------------------------------------------------
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***``, safe to print."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def redis_answers(settings: Settings) -> bool:
+    """Whether a Redis answers at ``CLAW_REDIS_URL`` with the configured TLS and credentials.
+
+    A server that answers but refuses the credentials is a `ConfigurationError`: starting
+    a private Redis instead would silently hide the mistake.
+    """
+    client = redis_client(settings)
+    try:
+        return bool(client.ping())
+    except redis.AuthenticationError:
+        raise ConfigurationError(
+            f"Redis at {redact(settings.redis_url)} refused the credentials; check CLAW_REDIS_URL, "
+            "CLAW_REDIS_USERNAME and CLAW_REDIS_PASSWORD"
+        ) from None
+    except redis.ResponseError:
+        return True
+    except (redis.RedisError, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def local_plain_url(settings: Settings) -> bool:
+    """Whether ``CLAW_REDIS_URL`` is a plain ``redis://`` URL on this machine, without credentials."""
+    parts = urlsplit(settings.redis_url)
+    return (
+        parts.scheme == "redis"
+        and (parts.hostname or "localhost") in {"localhost", "127.0.0.1", "::1"}
+        and not parts.password
+        and settings.redis_password is None
+    )
+
+
+def use_redis_url(url: str) -> None:
+    """Point this process (and the children it starts) at ``url`` as ``CLAW_REDIS_URL``.
+
+    Must run before the Celery app is first configured; the process-wide settings and
+    registry are rebuilt on next use.
+    """
+    from claw_lab.celery_app import app, registry
+
+    if app.configured and get_settings().redis_url != url:
+        raise RuntimeError("the Celery app is already configured for another Redis")
+    os.environ["CLAW_REDIS_URL"] = url
+    get_settings.cache_clear()
+    registry.cache_clear()
+
+
+# --- the state file --------------------------------------------------------------------------
+class StackState(BaseModel):
+    """What ``stack.json`` records about a running stack: PIDs and addresses, never secrets."""
+
+    pid: int
+    started_at: datetime
+    redis_url: str | None = None
+    redis_pid: int | None = None
+    children: dict[str, int] = {}
+    urls: dict[str, str] = {}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_stack(settings: Settings) -> StackState | None:
+    """The stack recorded in ``<state_dir>/stack.json`` if its ``claw-lab`` process is still alive."""
+    path = settings.state_dir / STATE_FILE
+    try:
+        state = StackState.model_validate_json(path.read_text())
+    except (OSError, ValidationError):
+        return None
+    return state if _alive(state.pid) else None
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether nothing listens on ``host:port`` (so a child can bind it)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def http_answers(url: str, timeout: float = 1.0) -> bool:
+    """Whether an HTTP server answers at ``url`` with any status."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+# --- the stack -------------------------------------------------------------------------------
+class LocalStack:
+    """Redis plus claw_lab's processes on one machine; ``stop()`` ends everything it started, by PID."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        sink: LineSink | None = None,
+        log_dir: Path | None = None,
+        stop_timeout: float = 20.0,
+        cwd: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sink = sink
+        self.log_dir = log_dir
+        self.stop_timeout = stop_timeout
+        self.cwd = cwd or Path.cwd()
+        self.redis: RedisServer | None = None
+        self.redis_url: str | None = None
+        self.children: list[ChildProcess] = []
+        self.urls: dict[str, str] = {}
+        self.worker_hostname: str | None = None
+        self._state_path: Path | None = None
+
+    # --- Redis ---------------------------------------------------------------------------
+    def start_redis(self, *, allow_private: bool = True) -> str:
+        """Use the Redis at ``CLAW_REDIS_URL`` if it answers, else start a private one; returns the URL.
+
+        The private fallback is for a plain local URL only: when ``CLAW_REDIS_URL`` names a
+        remote host, TLS or credentials, a server that does not answer is an error, not
+        something to paper over with an empty local Redis.
+        """
+        if redis_answers(self.settings):
+            self.redis_url = self.settings.redis_url
+        elif not (allow_private and local_plain_url(self.settings)):
+            raise ConfigurationError(f"no Redis answers at CLAW_REDIS_URL ({redact(self.settings.redis_url)})")
+        else:
+            self.redis = RedisServer().start()
+            self.redis_url = self.redis.url
+        use_redis_url(self.redis_url)
+        self.settings = get_settings()
+        return self.redis_url
+
+    @property
+    def private_redis(self) -> bool:
+        """True when the stack started its own redis-server."""
+        return self.redis is not None
+
+    # --- children ------------------------------------------------------------------------
+    def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """This process's environment with the resolved Redis URL and unbuffered Python output."""
+        if self.redis_url is None:
+            raise RuntimeError("start_redis() first")
+        return {**os.environ, "CLAW_REDIS_URL": self.redis_url, "PYTHONUNBUFFERED": "1", **(extra or {})}
+
+    def start(self, name: str, command: Sequence[str], env: dict[str, str] | None = None) -> ChildProcess:
+        """Start one named child with the stack's environment."""
+        spec = ChildSpec(name=name, command=command, env=self.child_env(env), cwd=self.cwd)
+        log_file = self.log_dir / f"{name}.log" if self.log_dir is not None else None
+        child = ChildProcess(spec, sink=self.sink, log_file=log_file)
+        self.children.append(child)
+        self._write_state()
+        return child
+
+    def start_worker(
+        self,
+        *,
+        hostname: str | None = None,
+        pool: str | None = None,
+        concurrency: int | None = None,
+        queues: str | None = None,
+        loglevel: str = "INFO",
+    ) -> ChildProcess:
+        """Start a celery worker; its hostname is recorded so readiness can be checked by heartbeat."""
+        self.worker_hostname = hostname or f"claw-{secrets.token_hex(3)}@{socket.gethostname()}"
+        command = worker_command(
+            hostname=self.worker_hostname, pool=pool, concurrency=concurrency, queues=queues, loglevel=loglevel
+        )
+        return self.start("worker", command)
+
+    def start_beat(self, *, loglevel: str = "INFO") -> ChildProcess:
+        """Start celery beat with the RedBeat scheduler."""
+        return self.start("beat", beat_command(loglevel=loglevel))
+
+    def start_api(self, host: str, port: int) -> str:
+        """Start the API under uvicorn with a freshly minted admin token; returns that token."""
+        require_module("fastapi", "api")
+        require_module("uvicorn", "api")
+        self._check_port(host, port, "API", "--api-port or CLAW_API_PORT")
+        token, entry = mint_token("local-admin", Role.ADMIN)
+        tokens = ",".join([*self.settings.api_tokens, entry.entry])
+        self.start("api", api_command(host, port), {"CLAW_API_TOKENS": tokens})
+        self.urls["api"] = f"http://{host}:{port}/api/v1"
+        self.urls["docs"] = f"http://{host}:{port}/docs"
+        self._write_state()
+        return token
+
+    def start_flower(self, port: int) -> None:
+        """Start Flower on a loopback port, watching the same app."""
+        require_module("flower", "flower")
+        self._check_port("127.0.0.1", port, "Flower", "--flower-port or CLAW_FLOWER_PORT")
+        self.start("flower", flower_command(port))
+        self.urls["flower"] = f"http://127.0.0.1:{port}"
+        self._write_state()
+
+    def start_lab(self, port: int, root: Path) -> str:
+        """Start JupyterLab with a fresh login token; returns that token."""
+        require_module("jupyterlab", "notebook")
+        self._check_port("127.0.0.1", port, "JupyterLab", "--lab-port or CLAW_LAB_PORT")
+        token = secrets.token_urlsafe(24)
+        self.start("lab", lab_command(port, root), {"JUPYTER_TOKEN": token})
+        self.urls["lab"] = f"http://127.0.0.1:{port}/lab"
+        self._write_state()
+        return token
+
+    def _check_port(self, host: str, port: int, what: str, option: str) -> None:
+        if not port_free(host, port):
+            raise ConfigurationError(f"{what} port {host}:{port} is already in use; choose another with {option}")
+
+    # --- readiness and supervision -----------------------------------------------------------
+    def exited(self) -> ChildProcess | None:
+        """The first child that has ended, if any."""
+        return next((child for child in self.children if child.returncode is not None), None)
+
+    def wait_for(
+        self, what: str, ready: Callable[[], bool], timeout: float = 60.0, *, stop: threading.Event | None = None
+    ) -> bool:
+        """Poll ``ready`` until true (True) or ``stop`` is set (False).
+
+        `StackFailed` when a child exits or ``timeout`` passes first.
+        """
+        deadline = time.monotonic() + timeout
+        while not ready():
+            gone = self.exited()
+            if gone is not None:
+                raise StackFailed(f"{gone.name} exited with status {gone.returncode} before {what} was ready")
+            if time.monotonic() > deadline:
+                raise StackFailed(f"{what} was not ready after {timeout:.0f}s")
+            if stop is not None and stop.wait(0.1):
+                return False
+            if stop is None:
+                time.sleep(0.1)
+        return True
+
+    def worker_ready(self) -> bool:
+        """Whether the stack's worker has written its first heartbeat."""
+        from claw_lab.celery_app import registry
+
+        try:
+            return self.worker_hostname in {w.hostname for w in registry().workers()}
+        except redis.RedisError:
+            return False
+
+    def api_ready(self) -> bool:
+        """Whether the API answers its health endpoint."""
+        return "api" in self.urls and http_answers(self.urls["api"] + "/health")
+
+    # --- state file ------------------------------------------------------------------------
+    def _write_state(self) -> None:
+        url = self.redis_url
+        state = StackState(
+            pid=os.getpid(),
+            started_at=datetime.now(UTC),
+            redis_url=url if url and (self.private_redis or not urlsplit(url).password) else None,
+            redis_pid=self.redis.pid if self.redis else None,
+            children={child.name: child.pid for child in self.children},
+            urls=self.urls,
+        )
+        path = self.settings.state_dir / STATE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(state.model_dump(mode="json"), indent=2))
+        temporary.replace(path)
+        self._state_path = path
+
+    # --- shutdown --------------------------------------------------------------------------
+    def stop(self, *, force: bool = False) -> dict[str, int]:
+        """Stop every child in reverse order (SIGTERM, then SIGKILL), then a private Redis; exit codes by name."""
+        codes: dict[str, int] = {}
+        for child in reversed(self.children):
+            if force:
+                child.kill()
+                codes[child.name] = child.stop(timeout=5)
+            else:
+                codes[child.name] = child.stop(timeout=self.stop_timeout)
+        self.children.clear()
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+        if self._state_path is not None:
+            self._state_path.unlink(missing_ok=True)
+            self._state_path = None
+        return codes
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
