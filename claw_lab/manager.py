@@ -146,6 +146,11 @@ class TaskManager:
             return call()
         except _BACKEND_ERRORS as exc:
             raise BackendUnavailable(f"Redis or the broker is unreachable: {type(exc).__name__}") from exc
+        except RuntimeError as exc:
+            # Celery's Redis result backend wraps a failed reconnect in a bare RuntimeError.
+            if isinstance(exc.__cause__, _BACKEND_ERRORS):
+                raise BackendUnavailable(f"the result backend is unreachable: {type(exc.__cause__).__name__}") from exc
+            raise
 
     # --- catalogue -------------------------------------------------------------------------
     def task_types(self) -> list[TaskType]:

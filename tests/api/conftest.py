@@ -9,7 +9,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from claw_lab.api import create_app
+from claw_lab.celery_app import create_celery_app
+from claw_lab.connections import redis_client
 from claw_lab.manager import TaskManager
+from claw_lab.redis_server import free_port
+from claw_lab.registry import Registry
 from claw_lab.settings import Settings
 from claw_lab.tokens import Role
 from tests.support.api import LiveServer, bearer, live_server, mint_role_tokens, with_tokens
@@ -63,3 +67,21 @@ def live(app: FastAPI) -> Iterator[LiveServer]:
     """`app` served by a real uvicorn on loopback."""
     with live_server(app) as server:
         yield server
+
+
+@pytest.fixture
+def dead_manager(settings: Settings) -> Iterator[TaskManager]:
+    """A real TaskManager whose Redis and broker URL point at a loopback port nobody listens on."""
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    dead = settings.model_copy(update={"redis_url": url})
+    celery = create_celery_app(lambda: dead)
+    manager = TaskManager(dead, app=celery, registry=Registry(redis_client(dead), dead))
+    yield manager
+    manager.broker.close()
+
+
+@pytest.fixture
+def dead_client(api_settings: Settings, dead_manager: TaskManager) -> Iterator[TestClient]:
+    """A client for an app whose backend is down."""
+    with TestClient(create_app(api_settings, dead_manager), raise_server_exceptions=False) as test_client:
+        yield test_client
