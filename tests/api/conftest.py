@@ -9,14 +9,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from claw_lab.api import create_app
-from claw_lab.celery_app import create_celery_app
-from claw_lab.connections import redis_client
 from claw_lab.manager import TaskManager
-from claw_lab.redis_server import free_port
-from claw_lab.registry import Registry
 from claw_lab.settings import Settings
 from claw_lab.tokens import Role
-from tests.support.api import LiveServer, bearer, live_server, mint_role_tokens, with_tokens
+from tests.support.api import LiveServer, bearer, live_server, mint_role_tokens, unreachable_manager, with_tokens
 
 
 @pytest.fixture(scope="session")
@@ -71,13 +67,9 @@ def live(app: FastAPI) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def dead_manager(settings: Settings) -> Iterator[TaskManager]:
-    """A real TaskManager whose Redis and broker URL point at a loopback port nobody listens on."""
-    url = f"redis://127.0.0.1:{free_port()}/0"
-    dead = settings.model_copy(update={"redis_url": url})
-    celery = create_celery_app(lambda: dead)
-    manager = TaskManager(dead, app=celery, registry=Registry(redis_client(dead), dead))
-    yield manager
-    manager.broker.close()
+    """A real TaskManager whose Redis and broker are unreachable."""
+    with unreachable_manager(settings) as manager:
+        yield manager
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from claw_lab.api.errors import STATUS, status_for
 from claw_lab import errors
+from claw_lab.api.errors import STATUS, status_for
 
 ECHO = {"name": "claw.test.echo", "kwargs": {"text": "hi"}}
 

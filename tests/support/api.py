@@ -10,7 +10,11 @@ from contextlib import contextmanager
 import uvicorn
 from fastapi import FastAPI
 
+from claw_lab.celery_app import create_celery_app
+from claw_lab.connections import redis_client
+from claw_lab.manager import TaskManager
 from claw_lab.redis_server import free_port
+from claw_lab.registry import Registry
 from claw_lab.settings import Settings
 from claw_lab.tokens import Role, mint_token
 
@@ -76,3 +80,14 @@ def live_server(app: FastAPI) -> Iterator[LiveServer]:
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def unreachable_manager(settings: Settings) -> Iterator[TaskManager]:
+    """A real TaskManager whose Redis and broker URL point at a loopback port nobody listens on."""
+    dead = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    manager = TaskManager(dead, app=create_celery_app(lambda: dead), registry=Registry(redis_client(dead), dead))
+    try:
+        yield manager
+    finally:
+        manager.broker.close()
