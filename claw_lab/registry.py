@@ -11,7 +11,7 @@ import json
 import statistics
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, cast
@@ -59,8 +59,9 @@ class Transition:
     """One lifecycle event for the registry's state machine (see ``apply_event`` in Lua).
 
     ``init`` holds static fields written only where absent; ``set`` fields are written
-    when the transition is accepted, ``note`` fields whatever the verdict; ``expect`` is
-    an optional compare-and-set guard.
+    when the transition is accepted, ``note`` fields whatever the verdict; ``via`` names
+    a state passed through on the way (shown in the event stream); ``expect`` is an
+    optional compare-and-set guard.
     Keys are record field names (``FIELDS``); values are strings or numbers.
     """
 
@@ -71,6 +72,7 @@ class Transition:
     init: Mapping[str, object] = field(default_factory=dict)
     set: Mapping[str, object] = field(default_factory=dict)
     note: Mapping[str, object] = field(default_factory=dict)
+    via: TaskState | None = None
     expect: Mapping[str, object] | None = None
 
     def to_json(self) -> str:
@@ -85,9 +87,47 @@ class Transition:
         }
         if self.note:
             body["note"] = _short(self.note)
+        if self.via is not None:
+            body["via"] = str(self.via)
         if self.expect is not None:
             body["expect"] = _short(self.expect)
         return json.dumps(body, separators=(",", ":"))
+
+
+def coalesce(batch: Sequence[Transition]) -> list[Transition]:
+    """The same history in fewer events: a STARTED directly followed by the task's end
+    becomes one event passing ``via`` STARTED, and a run of PROGRESS keeps only the last.
+
+    Only adjacent events of one task attempt merge, so the resulting states, fields,
+    counts and stream entries are those of the full sequence.
+    """
+    merged: list[Transition | None] = []
+    last: dict[tuple[str, int], int] = {}
+    for transition in batch:
+        key = (transition.task_id, transition.attempt)
+        previous_index = last.get(key)
+        previous = merged[previous_index] if previous_index is not None else None
+        if previous is not None and previous_index is not None:
+            if transition.state in _ENDINGS and previous.state is TaskState.STARTED and previous.via is None:
+                transition = replace(
+                    transition,
+                    init={**previous.init, **transition.init},
+                    set={**previous.set, **transition.set},
+                    note={**previous.note, **transition.note},
+                    via=TaskState.STARTED,
+                )
+                merged[previous_index] = None
+            elif transition.state is TaskState.PROGRESS and previous.state is TaskState.PROGRESS:
+                transition = replace(
+                    transition, set={**previous.set, **transition.set}, note={**previous.note, **transition.note}
+                )
+                merged[previous_index] = None
+        last[key] = len(merged)
+        merged.append(transition)
+    return [transition for transition in merged if transition is not None]
+
+
+_ENDINGS = frozenset({TaskState.SUCCESS, TaskState.FAILURE})
 
 
 def _short(values: Mapping[str, object]) -> dict[str, str]:

@@ -20,7 +20,7 @@ from celery import Celery, Task, signals
 from celery.utils.saferepr import saferepr
 
 from claw_lab.models import TaskState
-from claw_lab.registry import Registry, Transition
+from claw_lab.registry import Registry, Transition, coalesce
 from claw_lab.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -99,6 +99,7 @@ class Tracker:
         """Write every pending transition now."""
         with self._lock:
             batch, self._pending = self._pending, []
+        batch = coalesce(batch)
         for start in range(0, len(batch), self.max_batch):
             self._write(batch[start : start + self.max_batch])
 

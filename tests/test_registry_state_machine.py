@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claw_lab.models import TaskState
-from claw_lab.registry import Registry, Transition
+from claw_lab.registry import Registry, Transition, coalesce
 
 FINAL = [TaskState.SUCCESS, TaskState.FAILURE, TaskState.REVOKED, None]  # None: still running
 
@@ -120,3 +120,30 @@ def test_lost_only_from_running_and_redelivery_restarts(registry: Registry) -> N
     counts = registry.counts()
     assert counts["s|STARTED"] == 1
     assert counts["s|LOST"] == 0
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(histories=st.lists(lifecycle(), min_size=1, max_size=4), data=st.data())
+def test_coalesced_batches_record_the_same_history(registry: Registry, histories: list, data: st.DataObject) -> None:
+    """What a worker's flusher sends (coalesced) ends exactly where the full sequence does."""
+    twin = Registry(registry.client, registry.settings.model_copy(update={"key_prefix": "{claw-twin}"}))
+    _wipe(registry)
+    _wipe(twin)
+    # Interleave the tasks' histories, each in its own order, as one worker process emits them.
+    queues = [list(events) for _, _, events, _ in histories]
+    stream: list[Transition] = []
+    while any(queues):
+        choice = data.draw(st.sampled_from([q for q in queues if q]))
+        stream.append(choice.pop(0))
+    registry.apply(stream)
+    twin.apply(coalesce(stream))
+
+    assert {k: v for k, v in registry.counts().items() if v} == {k: v for k, v in twin.counts().items() if v}
+    for task_id, *_ in histories:
+        assert registry.get(task_id) == twin.get(task_id)
+    # Each task's own events keep their order (tasks may interleave differently within a flush).
+    for task_id, *_ in histories:
+        full = [e.state for e in registry.events("0", 10_000)[0] if e.task_id == task_id]
+        merged = [e.state for e in twin.events("0", 10_000)[0] if e.task_id == task_id]
+        assert full == merged
+    _wipe(twin)

@@ -50,8 +50,16 @@ local function note_transition(id, name, state, at, events_max)
   redis.call('XADD', P .. ':events', 'MAXLEN', '~', events_max, '*',
              'id', id, 's', state, 'n', name, 't', at)
   local minute_key = P .. ':m:' .. math.floor(tonumber(at) / 60)
-  redis.call('HINCRBY', minute_key, state, 1)
-  redis.call('EXPIRE', minute_key, 1200)
+  if redis.call('HINCRBY', minute_key, state, 1) == 1 then
+    redis.call('EXPIRE', minute_key, 1200)
+  end
+end
+
+-- An event may carry `via`: a state it passed through on the way (a worker that saw a
+-- task start and finish within one flush sends one event). The stream still shows both.
+local function note_transitions(event, id, name, events_max)
+  if event.via then note_transition(id, name, event.via, event.at, events_max) end
+  note_transition(id, name, event.state, event.at, events_max)
 end
 
 local function set_fields(key, fields)
@@ -84,6 +92,7 @@ end
 --   id, state, attempt, at          the transition and when it happened
 --   init  {field = value}           static fields, set only where absent (name n, queue q, ...)
 --   set   {field = value}           fields written when the event is accepted
+--   via   state                     a state passed through on the way (see note_transitions)
 --   note  {field = value}           written whatever the verdict (e.g. the error behind a retry,
 --                                   whose signal can arrive after the next attempt started)
 --   expect {field = value}          optional compare-and-set guard
@@ -116,13 +125,15 @@ local function apply_event(event, events_max, runtime_window)
     redis.call('ZADD', P .. ':clock', 'NX', init.ts or event.at, bucket_of(seq))
     count_state(name, state, 1)
     redis.call('HINCRBY', P .. ':counts', 'q|' .. queue, 1)
-    note_transition(id, name, state, event.at, events_max)
+    note_transitions(event, id, name, events_max)
     return 1
   end
 
   local current_state, seq, name = current[1], current[3], current[4]
   for field, value in pairs(init) do
-    redis.call('HSETNX', key, field, value)
+    if (field ~= 'n' or not current[4]) and (field ~= 'q' or not current[5]) then
+      redis.call('HSETNX', key, field, value)
+    end
   end
   set_fields(key, event.note)
 
@@ -144,7 +155,7 @@ local function apply_event(event, events_max, runtime_window)
   index_add('s:' .. state, seq, id)
   count_state(name, current_state, -1)
   count_state(name, state, 1)
-  note_transition(id, name, state, event.at, events_max)
+  note_transitions(event, id, name, events_max)
   if FINISHED[state] and event.set and event.set.rt then
     local runtimes = P .. ':rt:' .. name
     redis.call('LPUSH', runtimes, event.set.rt)
