@@ -17,7 +17,7 @@ from claw_lab.settings import Settings, get_settings
 from claw_lab.tasks.catalog import longest_time_limit
 from claw_lab.tracking import Tracker, TrackingHooks
 
-BUILTIN_TASK_MODULES = ("claw_lab.tasks.maintenance",)
+BUILTIN_TASK_MODULES = ("claw_lab.tasks.maintenance", "claw_lab.tasks.ai", "claw_lab.tasks.knowledge")
 
 
 def create_celery_app(settings: Callable[[], Settings]) -> Celery:

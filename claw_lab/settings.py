@@ -83,6 +83,63 @@ class Settings(BaseSettings):
     flower_port: int = Field(5555, ge=0, le=65535)
     lab_port: int = Field(8888, ge=0, le=65535)
 
+    # --- Jobs: language models --------------------------------------------------------
+    llm_provider: Literal["retrieval", "openai"] = "retrieval"
+    llm_base_url: str = Field("https://api.openai.com/v1", pattern=r"^https?://")
+    llm_api_key: SecretStr | None = Field(None, repr=False)
+    llm_auth_header: Literal["authorization", "api-key"] = "authorization"
+    llm_api_version: str | None = None
+    llm_model: str = Field("gpt-4o-mini", min_length=1)
+    llm_stream: bool = True
+    llm_stream_usage: bool = True
+    llm_connect_timeout: float = Field(10.0, gt=0)
+    llm_timeout: float = Field(120.0, gt=0)
+    llm_max_attempts: int = Field(3, ge=1, le=10)
+    llm_retry_max_wait: float = Field(30.0, ge=0)
+    llm_progress_interval: float = Field(0.25, ge=0)
+
+    # --- Jobs: knowledge bases -------------------------------------------------------
+    embedder: Literal["wordllama", "sentence-transformers", "openai", "hashing"] = "wordllama"
+    embedder_model: str | None = None
+    embedder_dimension: int | None = Field(None, ge=8, le=8192)
+    embedder_batch_size: int = Field(256, ge=1, le=10_000)
+    embedder_base_url: str | None = Field(None, pattern=r"^https?://")
+    embedder_api_key: SecretStr | None = Field(None, repr=False)
+    vector_store: Literal["lancedb"] = "lancedb"
+    vector_store_uri: str = Field("~/.claw_lab/vectors", min_length=1)
+    vector_store_options: dict[str, str] = Field(default_factory=dict, repr=False)
+    vector_index_threshold: int = Field(20_000, ge=256)
+    vector_nprobes: int = Field(20, ge=1)
+    vector_refine_factor: int | None = Field(None, ge=1)
+    chunk_size: int = Field(800, ge=64, le=100_000)
+    chunk_overlap: int = Field(120, ge=0)
+    max_document_chars: int = Field(1_000_000, ge=1)
+    document_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    knowledge_batch_documents: int = Field(100, ge=1)
+    knowledge_batch_chars: int = Field(500_000, ge=1)
+    retrieval_top_k: int = Field(4, ge=1, le=50)
+
+    # --- Jobs: notifications ---------------------------------------------------------
+    webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
+    webhook_timeout: float = Field(10.0, gt=0)
+    smtp_host: str = "localhost"
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = Field(None, repr=False)
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_ca_file: Path | None = None
+    smtp_from: str = "claw-lab@localhost"
+    smtp_timeout: float = Field(15.0, gt=0)
+    notify_channel: Literal["log", "webhook", "email"] = "log"
+    notify_target: str | None = None
+
+    @field_validator("document_roots", mode="before")
+    @classmethod
+    def _split_paths(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("task_modules", "api_tokens", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
