@@ -110,6 +110,7 @@ class StackState(BaseModel):
     started_at: datetime
     redis_url: str | None = None
     redis_pid: int | None = None
+    worker: str | None = None
     children: dict[str, int] = {}
     urls: dict[str, str] = {}
 
@@ -167,8 +168,10 @@ class LocalStack:
         log_dir: Path | None = None,
         stop_timeout: float = 20.0,
         cwd: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.settings = settings
+        self.env = env or {}
         self.sink = sink
         self.log_dir = log_dir
         self.stop_timeout = stop_timeout
@@ -206,10 +209,11 @@ class LocalStack:
 
     # --- children ------------------------------------------------------------------------
     def child_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        """This process's environment with the resolved Redis URL and unbuffered Python output."""
+        """This process's environment, the stack's ``env``, the resolved Redis URL and unbuffered output."""
         if self.redis_url is None:
             raise RuntimeError("start_redis() first")
-        return {**os.environ, "CLAW_REDIS_URL": self.redis_url, "PYTHONUNBUFFERED": "1", **(extra or {})}
+        resolved = {"CLAW_REDIS_URL": self.redis_url, "PYTHONUNBUFFERED": "1"}
+        return {**os.environ, **self.env, **resolved, **(extra or {})}
 
     def start(self, name: str, command: Sequence[str], env: dict[str, str] | None = None) -> ChildProcess:
         """Start one named child with the stack's environment."""
@@ -321,6 +325,7 @@ class LocalStack:
             started_at=datetime.now(UTC),
             redis_url=url if url and (self.private_redis or not urlsplit(url).password) else None,
             redis_pid=self.redis.pid if self.redis else None,
+            worker=self.worker_hostname,
             children={child.name: child.pid for child in self.children},
             urls=self.urls,
         )

@@ -7,6 +7,7 @@ the maintenance jobs, an idempotent re-submit and a cancel-before-start always r
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 import threading
@@ -15,7 +16,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from claw_lab.cli.common import app, console, errors
 from claw_lab.cli.live import follow
@@ -24,9 +27,9 @@ from claw_lab.cli.run import stop_signals
 from claw_lab.errors import ValidationFailed
 from claw_lab.manager import TaskManager
 from claw_lab.models import TaskRecord, TaskState
-from claw_lab.programs import api_available
+from claw_lab.programs import api_available, module_available
 from claw_lab.redis_server import free_port
-from claw_lab.settings import get_settings
+from claw_lab.settings import Settings, get_settings
 from claw_lab.stack import LocalStack, StackFailed, http_answers, port_free, redact
 
 GUIDE_ID = "claw-lab-guide"
@@ -45,6 +48,7 @@ Periodic jobs run from celery beat with the RedBeat scheduler: the cleanup of ex
 results every hour and a task-health check every minute.
 """
 QUESTION = "What happens to a task that is cancelled before any worker has started it?"
+KNOWLEDGE_BASE = "claw-demo"
 
 
 @dataclass(frozen=True)
@@ -60,29 +64,38 @@ class DemoJob:
     idempotency_key: str | None = None
 
 
-def plan(catalogue: set[str]) -> list[list[DemoJob]]:
+EMBEDDER_PACKAGES = {"wordllama": "wordllama", "hashing": "sklearn", "sentence-transformers": "sentence_transformers"}
+
+
+def knowledge_ready(settings: Settings) -> bool:
+    """Whether the vector store and the configured embedder are installed here."""
+    package = EMBEDDER_PACKAGES.get(settings.embedder, "httpx")
+    return module_available("lancedb") and module_available(package)
+
+
+def plan(catalogue: set[str], *, knowledge: bool = True) -> list[list[DemoJob]]:
     """The demo's jobs in stages (a stage starts when the previous one has finished), richest first."""
     stages: list[list[DemoJob]] = []
-    if "claw.knowledge.vectorize_document" in catalogue:
-        stages.append(
-            [
-                DemoJob(
-                    "vectorize the built-in guide",
-                    "claw.knowledge.vectorize_document",
-                    {"document_id": GUIDE_ID, "text": GUIDE},
-                )
-            ]
-        )
-        if "claw.ai.generate_response" in catalogue:
-            ask = {"prompt": QUESTION, "provider": "retrieval", "document_ids": [GUIDE_ID]}
-            stages.append([DemoJob("answer a question from it", "claw.ai.generate_response", ask)])
+    if knowledge and "claw.knowledge.vectorize_document" in catalogue:
+        vectorize = {"document_id": GUIDE_ID, "text": GUIDE, "knowledge_base": KNOWLEDGE_BASE}
+        stages.append([DemoJob("vectorize the built-in guide", "claw.knowledge.vectorize_document", vectorize)])
+        ask = {
+            "conversation_id": "claw-demo",
+            "messages": [{"role": "user", "content": QUESTION}],
+            "use_knowledge": True,
+            "knowledge_base": KNOWLEDGE_BASE,
+        }
+        stages.append([DemoJob("answer a question from it", "claw.ai.generate_response", ask)])
     health, cleanup = "claw.maintenance.check_task_health", "claw.maintenance.cleanup_expired_results"
+    notify = {"channel": "log", "subject": "claw_lab demo", "message": "The demo's jobs ran; see their records."}
+    key = f"claw-demo-cleanup-{secrets.token_hex(4)}"
     stages.append(
         [
             DemoJob("task-health check", health),
-            DemoJob("retention cleanup", cleanup, idempotency_key="claw-demo-cleanup"),
-            DemoJob("same idempotency key again", cleanup, idempotency_key="claw-demo-cleanup"),
+            DemoJob("retention cleanup", cleanup, idempotency_key=key),
+            DemoJob("same idempotency key again", cleanup, idempotency_key=key),
             DemoJob("cancelled before it runs", health, countdown=600, cancel=True, expect=TaskState.REVOKED),
+            DemoJob("notification to the worker log", "claw.ai.send_notification", notify),
         ]
     )
     return [[job for job in stage if job.name in catalogue] for stage in stages]
@@ -128,6 +141,19 @@ def _run_stage(manager: TaskManager, stage: list[DemoJob], timeout: float) -> li
     return list(zip([job for job, _ in submitted], final, strict=True))
 
 
+def _answer(manager: TaskManager, record: TaskRecord) -> Panel:
+    """The generated answer and its citations, from the task's return value."""
+    result = manager.result(record.id, timeout=10)
+    body = Text(str(result.get("text", "")) if isinstance(result, dict) else str(result))
+    citations = result.get("citations", []) if isinstance(result, dict) else []
+    for citation in citations if isinstance(citations, list) else []:
+        if isinstance(citation, dict):
+            body.append(
+                f"\n[{citation.get('number')}] {citation.get('document_id')} (score {citation.get('score')})", "dim"
+            )
+    return Panel(body, title=f"[bold]answer[/] to: {QUESTION}", border_style="green", expand=False)
+
+
 @app.command()
 def demo(
     timeout: Annotated[float, typer.Option(min=1, help="Seconds each stage of jobs may take.")] = 180.0,
@@ -140,7 +166,12 @@ def demo(
 ) -> None:
     """Bring the local stack up, run real jobs from the catalogue, follow them live, print their records, stop."""
     log_dir = Path(tempfile.mkdtemp(prefix="claw-demo-"))
-    stack = LocalStack(get_settings(), log_dir=log_dir)
+    settings = get_settings()
+    # Answers come from the demo's own documents (no language-model service), kept in a
+    # vector store that is discarded with the logs.
+    env = {"CLAW_LLM_PROVIDER": "retrieval", "CLAW_VECTOR_STORE_URI": str(log_dir / "vectors")}
+    stack = LocalStack(settings, log_dir=log_dir, env=env)
+    knowledge = knowledge_ready(settings)
     stop = threading.Event()
     succeeded = False
     console.rule("[bold]claw_lab demo")
@@ -155,12 +186,16 @@ def demo(
             for task in manager.task_types():
                 listing.add_row(task.name, task.queue, task.description)
             console.print(listing)
+            if not knowledge and "claw.knowledge.vectorize_document" in catalogue:
+                console.print("[yellow]the knowledge and AI jobs need: pip install 'claw_lab[knowledge]'[/]")
             results: list[tuple[DemoJob, TaskRecord]] = []
-            for stage in plan(catalogue):
+            for stage in plan(catalogue, knowledge=knowledge):
                 if stage and not stop.is_set():
                     results += _run_stage(manager, stage, timeout)
-            for _, record in results:
-                console.print(record_view(record))
+            for job, record in results:
+                console.print(record_view(record, kwargs=False, preview_chars=300))
+                if job.name == "claw.ai.generate_response" and record.state is TaskState.SUCCESS:
+                    console.print(_answer(manager, record))
             console.print(stats_view(manager.stats()))
             console.print(workers_table(manager.workers()))
             if token is not None and "api" in stack.urls:

@@ -29,10 +29,10 @@ def _bar(record: TaskRecord) -> ProgressBar:
 def live_table(records: Sequence[TaskRecord], labels: Sequence[str] | None = None) -> Table:
     """One row per task with a progress bar (pulsing while a running task reports no total)."""
     table = Table(header_style="bold", expand=False)
-    table.add_column("task", no_wrap=True)
-    table.add_column("state", no_wrap=True)
-    table.add_column("progress", no_wrap=True)
-    table.add_column("runtime", justify="right", no_wrap=True)
+    table.add_column("task", no_wrap=True, max_width=32, overflow="ellipsis")
+    table.add_column("state", no_wrap=True, min_width=8)
+    table.add_column("progress", no_wrap=True, min_width=24)
+    table.add_column("runtime", justify="right", no_wrap=True, min_width=7)
     table.add_column("details", max_width=60, no_wrap=True, overflow="ellipsis")
     for position, record in enumerate(records):
         label = labels[position] if labels else record.name
@@ -55,9 +55,10 @@ def follow(
     """Show ``task_ids`` live until every one has finished or ``timeout`` passes; returns the last records."""
     records = [manager.get(task_id) for task_id in task_ids]
     deadline = time.monotonic() + timeout
-    with Live(live_table(records, labels), console=console, refresh_per_second=8, transient=False) as live:
+    with Live(live_table(records, labels), console=console, refresh_per_second=8, transient=True) as live:
         while not all(record.state.finished for record in records) and time.monotonic() < deadline:
             time.sleep(poll)
             records = [manager.get(task_id) for task_id in task_ids]
             live.update(live_table(records, labels))
+    console.print(live_table(records, labels))
     return records

@@ -61,14 +61,16 @@ def progress_text(progress: Progress | None) -> str:
 
 
 def summary(record: TaskRecord) -> str:
-    """The one most useful detail of a record for a table row."""
+    """The one most useful detail of a record for a table row, on one line."""
     if record.error is not None:
-        return f"{record.error.type}: {record.error.message}"
-    if record.state.running and record.progress is not None:
-        return progress_text(record.progress)
-    if record.cancel_requested and not record.state.finished:
-        return "cancel requested"
-    return record.result_preview or ""
+        text = f"{record.error.type}: {record.error.message}"
+    elif record.state.running and record.progress is not None:
+        text = progress_text(record.progress)
+    elif record.cancel_requested and not record.state.finished:
+        text = "cancel requested"
+    else:
+        text = record.result_preview or ""
+    return " ".join(text.split())
 
 
 def tasks_table(records: Iterable[TaskRecord], *, title: str | None = None) -> Table:
@@ -98,7 +100,13 @@ def tasks_table(records: Iterable[TaskRecord], *, title: str | None = None) -> T
     return table
 
 
-def record_view(record: TaskRecord) -> Panel:
+def _cap(text: str, chars: int | None) -> str:
+    if chars is None or len(text) <= chars:
+        return text
+    return " ".join(text[:chars].split()) + " …"
+
+
+def record_view(record: TaskRecord, *, kwargs: bool = True, preview_chars: int | None = None) -> Panel:
     """Every field of one record: timings, links, kwargs, progress, error with traceback, result."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold", no_wrap=True)
@@ -114,7 +122,7 @@ def record_view(record: TaskRecord) -> Panel:
     grid.add_row("worker", record.worker or "-")
     grid.add_row("retries", str(record.retries))
     if record.progress is not None:
-        grid.add_row("progress", progress_text(record.progress))
+        grid.add_row("progress", _cap(progress_text(record.progress), preview_chars))
     if record.cancel_requested:
         grid.add_row("cancel", Text("requested", style="magenta"))
     if record.retry_of:
@@ -124,9 +132,9 @@ def record_view(record: TaskRecord) -> Panel:
     if record.error is not None:
         grid.add_row("error", Text(f"{record.error.type}: {record.error.message}", style="red"))
     if record.result_preview:
-        grid.add_row("result", escape(record.result_preview))
+        grid.add_row("result", Text(_cap(record.result_preview, preview_chars)))
     parts: list[RenderableType] = [grid]
-    if record.kwargs is not None:
+    if kwargs and record.kwargs is not None:
         parts += [Text("kwargs", style="bold"), Syntax(json.dumps(record.kwargs, indent=2), "json", word_wrap=True)]
     if record.error is not None and record.error.traceback:
         parts += [Text("traceback", style="bold red"), Text(record.error.traceback.rstrip(), style="dim")]

@@ -1,0 +1,134 @@
+"""A real ``claw-lab up`` subprocess for tests, with its state file, output and process tree."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from claw_lab.redis_server import free_port
+from claw_lab.stack import STATE_FILE, StackState
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK_ENV = {
+    "CLAW_TASK_MODULES": "tests.support.tasks",
+    "CLAW_HEARTBEAT_INTERVAL": "0.5",
+    "PYTHONPATH": str(ROOT),
+}
+
+
+def claw_lab_command(*args: str) -> list[str]:
+    """The installed ``claw-lab`` script (or ``python -m claw_lab.cli``) with ``args``."""
+    script = Path(sys.executable).parent / "claw-lab"
+    return [str(script), *args] if script.exists() else [sys.executable, "-m", "claw_lab.cli", *args]
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (zombies count as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(") ", 1)[1][0] != "Z"
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` in the process tree."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            parents[int(entry.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return {p for p in found if alive(p)}
+
+
+class UpProcess:
+    """One ``claw-lab up`` we started; stopped by its PID."""
+
+    def __init__(self, process: subprocess.Popen[bytes], state_dir: Path, log: Path, env: dict[str, str]) -> None:
+        self.process = process
+        self.state_dir = state_dir
+        self.log = log
+        self.env = env
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def state(self) -> StackState | None:
+        try:
+            return StackState.model_validate_json((self.state_dir / STATE_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+
+    def wait_for(self, what: str, ready: Callable[[], bool], timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if self.process.poll() is not None:
+                raise AssertionError(f"claw-lab up exited ({self.process.returncode}) before {what}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {what} after {timeout}s:\n{self.output()}")
+            time.sleep(0.1)
+
+    def wait_ready(self, timeout: float = 120) -> StackState:
+        """Wait for the "claw_lab is up" banner; returns the stack's state file."""
+        self.wait_for("ready banner", lambda: "claw_lab is up" in self.output(), timeout)
+        state = self.state()
+        assert state is not None, self.output()
+        return state
+
+    def terminate(self, timeout: float = 60) -> int:
+        """SIGTERM ``claw-lab up`` and wait for it; SIGKILL its group if it hangs."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.pid, signal.SIGKILL)
+            self.process.wait()
+            raise AssertionError(f"claw-lab up did not stop on SIGTERM:\n{self.output()}") from None
+
+
+@contextmanager
+def claw_up(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[UpProcess]:
+    """Run ``claw-lab up ARGS`` with its own state directory and API port; always stopped at the end."""
+    state_dir = tmp_path / "state"
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CLAW_")},
+        **STACK_ENV,
+        "CLAW_STATE_DIR": str(state_dir),
+        "CLAW_API_PORT": str(free_port()),
+        **(env or {}),
+    }
+    log = tmp_path / "up.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            claw_lab_command("up", *args),
+            cwd=ROOT,
+            env=environment,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    up = UpProcess(process, state_dir, log, environment)
+    try:
+        yield up
+    finally:
+        if process.poll() is None:
+            up.terminate()
