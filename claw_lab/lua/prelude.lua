@@ -18,6 +18,7 @@
 local P = ARGV[1]
 local BUCKET = 100
 local FINISHED = {SUCCESS = true, FAILURE = true, REVOKED = true}
+local RATED = {QUEUED = true, SUCCESS = true, FAILURE = true}  -- per-minute counts (rates)
 local RANK = {QUEUED = 1, RETRY = 1, LOST = 1, STARTED = 2, PROGRESS = 3,
               SUCCESS = 9, FAILURE = 9, REVOKED = 9}
 
@@ -49,6 +50,7 @@ end
 local function note_transition(id, name, state, at, events_max)
   redis.call('XADD', P .. ':events', 'MAXLEN', '~', events_max, '*',
              'id', id, 's', state, 'n', name, 't', at)
+  if not RATED[state] then return end
   local minute_key = P .. ':m:' .. math.floor(tonumber(at) / 60)
   if redis.call('HINCRBY', minute_key, state, 1) == 1 then
     redis.call('EXPIRE', minute_key, 1200)
@@ -62,10 +64,10 @@ local function note_transitions(event, id, name, events_max)
   note_transition(id, name, event.state, event.at, events_max)
 end
 
-local function set_fields(key, fields)
-  if fields == nil then return end
-  local flat = {}
-  for field, value in pairs(fields) do
+-- HSET the fields of a table, plus any field/value pairs given after it, in one call.
+local function set_fields(key, fields, ...)
+  local flat = {...}
+  for field, value in pairs(fields or {}) do
     flat[#flat + 1] = field
     flat[#flat + 1] = value
   end
@@ -116,8 +118,7 @@ local function apply_event(event, events_max, runtime_window)
     local name, queue = init.n, init.q or ''
     set_fields(key, init)
     set_fields(key, event.note)
-    set_fields(key, event.set)
-    redis.call('HSET', key, 's', state, 'a', attempt, 'seq', seq)
+    set_fields(key, event.set, 's', state, 'a', attempt, 'seq', seq)
     index_add('all', seq, id)
     index_add('s:' .. state, seq, id)
     index_add('n:' .. name, seq, id)
@@ -147,10 +148,12 @@ local function apply_event(event, events_max, runtime_window)
     verdict = current_state == 'STARTED' and 'refresh' or 'move'
   end
   if verdict == 'reject' then return 0 end
-  set_fields(key, event.set)
-  if verdict == 'refresh' then return 2 end
+  if verdict == 'refresh' then
+    set_fields(key, event.set)
+    return 2
+  end
 
-  redis.call('HSET', key, 's', state, 'a', attempt)
+  set_fields(key, event.set, 's', state, 'a', attempt)
   index_remove('s:' .. current_state, seq, id)
   index_add('s:' .. state, seq, id)
   count_state(name, current_state, -1)
@@ -158,8 +161,9 @@ local function apply_event(event, events_max, runtime_window)
   note_transitions(event, id, name, events_max)
   if FINISHED[state] and event.set and event.set.rt then
     local runtimes = P .. ':rt:' .. name
-    redis.call('LPUSH', runtimes, event.set.rt)
-    redis.call('LTRIM', runtimes, 0, runtime_window - 1)
+    if redis.call('LPUSH', runtimes, event.set.rt) > runtime_window then
+      redis.call('LTRIM', runtimes, 0, runtime_window - 1)
+    end
   end
   return 1
 end
