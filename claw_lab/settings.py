@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     events_max: int = Field(10_000, ge=100)
     runtime_window: int = Field(256, ge=8, le=10_000)
     idempotency_ttl: int = Field(24 * 3600, ge=1)
-    tracking_linger: float = Field(0.005, ge=0, le=1)
+    tracking_linger: float = Field(0.02, ge=0, le=1)
 
     # --- Workers ---------------------------------------------------------------------
     heartbeat_interval: float = Field(5.0, gt=0)
