@@ -69,10 +69,10 @@ def module_available(module: str) -> bool:
     return spec is not None and spec.origin is not None
 
 
-def require_module(module: str, extra: str) -> None:
-    """Fail with an install hint when an optional component's module is missing."""
+def require_module(module: str, install: str) -> None:
+    """Fail with the ``pip install`` hint ``install`` when an optional component's module is missing."""
     if not module_available(module):
-        raise ConfigurationError(f"{module} is not installed: pip install 'claw_lab[{extra}]'")
+        raise ConfigurationError(f"{module} is not installed: pip install {install}")
 
 
 def api_available() -> bool:

@@ -246,8 +246,8 @@ class LocalStack:
 
     def start_api(self, host: str, port: int) -> str:
         """Start the API under uvicorn with a freshly minted admin token; returns that token."""
-        require_module("fastapi", "api")
-        require_module("uvicorn", "api")
+        require_module("fastapi", "'claw_lab[api]'")
+        require_module("uvicorn", "'claw_lab[api]'")
         self._check_port(host, port, "API", "--api-port or CLAW_API_PORT")
         token, entry = mint_token("local-admin", Role.ADMIN)
         tokens = ",".join([*self.settings.api_tokens, entry.entry])
@@ -259,7 +259,7 @@ class LocalStack:
 
     def start_flower(self, port: int) -> None:
         """Start Flower on a loopback port, watching the same app."""
-        require_module("flower", "flower")
+        require_module("flower", "'claw_lab[flower]'")
         self._check_port("127.0.0.1", port, "Flower", "--flower-port or CLAW_FLOWER_PORT")
         self.start("flower", flower_command(port))
         self.urls["flower"] = f"http://127.0.0.1:{port}"
@@ -267,7 +267,7 @@ class LocalStack:
 
     def start_lab(self, port: int, root: Path) -> str:
         """Start JupyterLab with a fresh login token; returns that token."""
-        require_module("jupyterlab", "notebook")
+        require_module("jupyterlab", "jupyterlab")
         self._check_port("127.0.0.1", port, "JupyterLab", "--lab-port or CLAW_LAB_PORT")
         token = secrets.token_urlsafe(24)
         self.start("lab", lab_command(port, root), {"JUPYTER_TOKEN": token})

@@ -238,3 +238,25 @@ def test_shutdown_asks_first_and_does_nothing_when_declined(manager: TaskManager
     result = invoke("shutdown", worker.hostname, stdin="n\n")
     assert result.exit_code == 1
     assert worker.hostname in [w.hostname for w in manager.workers()]
+
+
+def test_demo_plan_uses_the_richer_jobs_only_when_registered_and_usable() -> None:
+    from claw_lab.cli.demo import plan
+
+    maintenance = {"claw.maintenance.check_task_health", "claw.maintenance.cleanup_expired_results"}
+    (only,) = plan(maintenance)
+    assert {job.name for job in only} == maintenance
+    assert [job.expect for job in only].count(TaskState.REVOKED) == 1
+    keys = [job.idempotency_key for job in only if job.idempotency_key]
+    assert len(keys) == 2
+    assert len(set(keys)) == 1
+
+    everything = maintenance | {
+        "claw.knowledge.vectorize_document",
+        "claw.ai.generate_response",
+        "claw.ai.send_notification",
+    }
+    stages = plan(everything)
+    assert [stage[0].name for stage in stages[:2]] == ["claw.knowledge.vectorize_document", "claw.ai.generate_response"]
+    assert stages[1][0].kwargs["knowledge_base"] == stages[0][0].kwargs["knowledge_base"]
+    assert len(plan(everything, knowledge=False)) == 1

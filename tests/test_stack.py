@@ -193,3 +193,21 @@ def test_demo_runs_real_jobs_and_leaves_nothing_running(tmp_path: Path) -> None:
     assert "stopped" in output
     assert not descendants(process.pid)
     assert not (tmp_path / "state" / "stack.json").exists()
+
+
+def test_a_child_that_exits_stops_the_whole_stack(
+    manager: TaskManager, registry: Registry, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    with claw_up(tmp_path, "--no-api", "--pool", "solo", env={"CLAW_REDIS_URL": redis_server.url}) as up:
+        state = up.wait_ready()
+        tree = descendants(up.pid)
+        # Control commands are broadcasts: wait until the worker listens for them.
+        up.wait_for(
+            "a live worker", lambda: any(w.live for w in manager.workers(live=True) if w.hostname == state.worker)
+        )
+        result = CliRunner().invoke(app, ["shutdown", str(state.worker), "--yes"])
+        assert result.exit_code == 0, result.output
+        code = up.process.wait(timeout=120)
+    assert code == 1, up.output()
+    assert f"worker (pid {state.children['worker']}) exited with status 0" in up.output()
+    assert not {pid for pid in tree if alive(pid)}

@@ -193,8 +193,8 @@ def api(
     reload: Annotated[bool, typer.Option("--reload", help="Restart when the code changes (development).")] = False,
 ) -> None:
     """Serve the HTTP API (claw_lab.api:create_app) under uvicorn; further arguments go to uvicorn."""
-    require_module("fastapi", "api")
-    require_module("uvicorn", "api")
+    require_module("fastapi", "'claw_lab[api]'")
+    require_module("uvicorn", "'claw_lab[api]'")
     settings = get_settings()
     _exec(api_command(host or settings.api_host, port or settings.api_port, reload=reload, extra=ctx.args))
 
@@ -202,5 +202,5 @@ def api(
 @app.command()
 def flower(port: Annotated[int | None, typer.Option(help="Port (default: CLAW_FLOWER_PORT).")] = None) -> None:
     """Run Flower on a loopback port, monitoring claw_lab's app."""
-    require_module("flower", "flower")
+    require_module("flower", "'claw_lab[flower]'")
     _exec(flower_command(port or get_settings().flower_port))
