@@ -76,3 +76,6 @@ class LLMProvider(ABC):
     @abstractmethod
     def complete(self, request: ChatRequest, on_text: TextSink | None = None) -> Completion:
         """The answer to ``request``."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook; most providers hold nothing to release
+        """Release connections (a provider is made per task run)."""

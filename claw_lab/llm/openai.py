@@ -62,6 +62,9 @@ class OpenAIProvider(LLMProvider):
         self.stream_usage = stream_usage
         self.policy = policy or RetryPolicy()
 
+    def close(self) -> None:
+        self._client.close()
+
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": request.model or self.model,

@@ -160,6 +160,8 @@ def generate_response(task: ClawTask, payload: GenerateResponse) -> dict[str, An
         completion = generate(request, provider, use_knowledge=payload.use_knowledge, on_text=progress)
     except RateLimited as exc:
         raise _honour_retry_after(task, exc) from None
+    finally:
+        provider.close()
     progress.flush()
     usage = completion.usage
     return {

@@ -25,7 +25,12 @@ FRUIT = "Bananas are yellow when ripe. Apples can be red or green. Oranges grow 
 
 def run(kb: Backends, settings: Settings, documents: list[Document], name: str = "demo") -> list[str]:
     outcomes = vectorize(
-        name, documents, embedder=kb.embedder, store=kb.store, chunk_size=settings.chunk_size, overlap=settings.chunk_overlap
+        name,
+        documents,
+        embedder=kb.embedder,
+        store=kb.store,
+        chunk_size=settings.chunk_size,
+        overlap=settings.chunk_overlap,
     )
     return [outcome.status for outcome in outcomes]
 
@@ -72,7 +77,8 @@ def test_search_ranks_by_meaning_and_filters_by_document(kb: Backends, kb_settin
     assert hits[0].document_id == "fruit"
     assert hits == sorted(hits, key=lambda hit: -hit.score)
     only = search("demo", "which fruit is yellow", 3, embedder=kb.embedder, store=kb.store, document_ids=["celery"])
-    assert only and {hit.document_id for hit in only} == {"celery"}
+    assert only
+    assert {hit.document_id for hit in only} == {"celery"}
 
 
 def test_document_ids_with_quotes_are_safe_in_filters(kb: Backends, kb_settings: Settings) -> None:
@@ -156,7 +162,5 @@ def test_files_are_read_only_inside_document_roots(tmp_path: Path) -> None:
             resolve_path(str(tmp_path / "secret.txt"), settings)
         with pytest.raises(PermanentError, match="outside CLAW_DOCUMENT_ROOTS"):
             resolve_path("../secret.txt", settings)
-    with job_settings(document_roots=""), pytest.raises(PermanentError, match="CLAW_DOCUMENT_ROOTS"):
-        from claw_lab.settings import get_settings
-
-        resolve_path(str(inside), get_settings())
+    with job_settings(document_roots="") as no_roots, pytest.raises(PermanentError, match="CLAW_DOCUMENT_ROOTS"):
+        resolve_path(str(inside), no_roots)

@@ -65,14 +65,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _embeddings(self, body: dict[str, Any]) -> None:
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
         data = [{"object": "embedding", "index": i, "embedding": _embedding(t)} for i, t in enumerate(texts)]
-        self._json(200, {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+        self._json(
+            200,
+            {"object": "list", "data": data, "model": body["model"], "usage": {"prompt_tokens": 1, "total_tokens": 1}},
+        )
 
     def _chat(self, body: dict[str, Any]) -> None:
         model = body.get("model", "")
         last = next((m["content"] for m in reversed(body["messages"]) if m["role"] == "user"), "")
         attempt = self.server.count(model, last)
         if model == "rejects":
-            self._json(400, {"error": {"message": "max_tokens is too large for this model", "type": "invalid_request_error"}})
+            self._json(
+                400, {"error": {"message": "max_tokens is too large for this model", "type": "invalid_request_error"}}
+            )
             return
         if model == "broken" or (model == "flaky" and attempt == 1):
             self._json(500, {"error": {"message": "the server had an error", "type": "server_error"}})
@@ -96,7 +101,9 @@ class _Handler(BaseHTTPRequestHandler):
                     "id": "chatcmpl-test",
                     "object": "chat.completion",
                     "model": model,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                    "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                    ],
                     "usage": {"prompt_tokens": 5, "completion_tokens": len(words), "total_tokens": 5 + len(words)},
                 },
             )
@@ -109,7 +116,11 @@ class _Handler(BaseHTTPRequestHandler):
             yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
         yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
         if include_usage:
-            yield {**base, "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": len(words), "total_tokens": 5 + len(words)}}
+            yield {
+                **base,
+                "choices": [],
+                "usage": {"prompt_tokens": 5, "completion_tokens": len(words), "total_tokens": 5 + len(words)},
+            }
 
     def _stream(self, model: str, words: list[str], include_usage: bool) -> None:
         self.send_response(200)
