@@ -1,4 +1,4 @@
--- Durable cancel. ARGV: prefix, events_max, task id, now.
+-- Durable cancel. ARGV: prefix, events_max, task id, now (ms).
 -- Marks the record, remembers the id in <P>:revoked (workers load it, so one started later
 -- still skips the task) and moves a task that has not started straight to REVOKED.
 -- Returns {outcome, state}: outcome is 'missing', 'finished', 'revoked' or 'running'.

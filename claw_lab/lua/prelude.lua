@@ -12,6 +12,7 @@
 --   <P>:events             stream lifecycle events, capped
 --   <P>:revoked            zset   durable cancels, score = time of the cancel
 --
+-- Times (ts, tb, tf, event times, scores of clock and revoked) are integer milliseconds.
 -- Indexes are "all", "s:<STATE>", "n:<NAME>" and "q:<QUEUE>". Buckets hold at most BUCKET
 -- members, so each stays a compact listpack; that is what keeps a record under ~600 bytes.
 
@@ -51,7 +52,7 @@ local function note_transition(id, name, state, at, events_max)
   redis.call('XADD', P .. ':events', 'MAXLEN', '~', events_max, '*',
              'id', id, 's', state, 'n', name, 't', at)
   if not RATED[state] then return end
-  local minute_key = P .. ':m:' .. math.floor(tonumber(at) / 60)
+  local minute_key = P .. ':m:' .. math.floor(tonumber(at) / 60000)
   if redis.call('HINCRBY', minute_key, state, 1) == 1 then
     redis.call('EXPIRE', minute_key, 1200)
   end
