@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, manager: Manager | None = None)
         workers.router,
         events.router,
         health.router,
-        metrics.router,
+        metrics.metrics_router(settings.metrics_public),
     ):
         app.include_router(router, prefix=API_PREFIX)
     return app

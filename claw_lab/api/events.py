@@ -22,7 +22,7 @@ router = APIRouter(tags=["events"])
 MAX_WAIT = 30.0
 LAMBDA_MAX_WAIT = 20.0  # API Gateway gives up on an integration after 30 s
 STREAM_KEEPALIVE = 15.0
-CURSOR_PATTERN = r"^(0|\d{1,20}-\d{1,20})$"
+CURSOR_PATTERN = r"^(0|\d{1,19}-\d{1,19})$"  # stream ids are two uint64s
 
 
 def wait_for_events(manager: Manager, cursor: str | None, wait: float, limit: int, slice_seconds: float) -> EventPage:

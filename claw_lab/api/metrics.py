@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from claw_lab.api.auth import bearer_scheme, require_role
+from claw_lab.api.auth import require_role
 from claw_lab.api.deps import ManagerDep
 from claw_lab.api.errors import responses
 from claw_lab.errors import ClawLabError
 from claw_lab.models import TaskStats, WorkerInfo
 from claw_lab.tokens import Role
 
-router = APIRouter(tags=["metrics"])
-
 _QUANTILES = (("0.5", "p50"), ("0.9", "p90"), ("0.99", "p99"), ("1", "max"))
-_viewer = require_role(Role.VIEWER)
-
-
-def metrics_access(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
-) -> None:
-    """Open when ``CLAW_METRICS_PUBLIC`` is set, else the viewer role is needed."""
-    if not request.app.state.settings.metrics_public:
-        _viewer(request, credentials)
 
 
 class Snapshot(Collector):
@@ -105,15 +92,25 @@ class Snapshot(Collector):
         yield concurrency
 
 
-@router.get(
-    "/metrics",
-    response_class=Response,
-    responses={
-        **responses(401, 403),
-        200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}, "description": "OK"},
-    },
-)
-def metrics(manager: ManagerDep, access: Annotated[None, Depends(metrics_access)]) -> Response:
+def metrics_router(public: bool) -> APIRouter:
+    """A router with ``GET /metrics``: open when ``public`` (``CLAW_METRICS_PUBLIC``), else for viewers."""
+    router = APIRouter(tags=["metrics"])
+    dependencies = [] if public else [Depends(require_role(Role.VIEWER))]
+    router.add_api_route(
+        "/metrics",
+        metrics,
+        methods=["GET"],
+        response_class=Response,
+        dependencies=dependencies,
+        responses={
+            **({} if public else responses(401, 403)),
+            200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}, "description": "OK"},
+        },
+    )
+    return router
+
+
+def metrics(manager: ManagerDep) -> Response:
     """Prometheus metrics; a scrape with the backend down still answers, with ``claw_backend_up 0``."""
     try:
         stats: TaskStats | None = manager.stats()
