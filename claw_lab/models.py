@@ -177,3 +177,31 @@ class TaskType(_Frozen):
     soft_time_limit: float
     time_limit: float
     max_retries: int
+
+
+class HealthStatus(StrEnum):
+    """Overall verdict of a health check, from best to worst."""
+
+    OK = "ok"
+    DEGRADED = "degraded"
+    FAILING = "failing"
+
+
+class HealthFinding(_Frozen):
+    """One aspect the health check looked at and what it found."""
+
+    check: str
+    status: HealthStatus
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class HealthReport(_Frozen):
+    """What the last health check found: the verdict, each finding and what it repaired."""
+
+    status: HealthStatus
+    checked_at: datetime
+    findings: list[HealthFinding]
+    lost: list[str] = Field(default_factory=list, description="tasks marked LOST by this check")
+    requeued: dict[str, str] = Field(default_factory=dict, description="lost task id -> id of its re-run")
+    notified: bool = Field(False, description="an alert went out because the status changed")

@@ -17,8 +17,10 @@ from importlib import resources
 from typing import Any, cast
 
 import redis
+from redis.lock import Lock
 
 from claw_lab.models import (
+    HealthReport,
     Progress,
     RuntimeStats,
     TaskError,
@@ -271,11 +273,7 @@ class Registry:
         """Transitions per minute into QUEUED, SUCCESS and FAILURE over trailing windows."""
         now = time.time() if now is None else now
         windows = list(windows)
-        minute = int(now // 60)
-        pipe = self.client.pipeline(transaction=False)
-        for offset in range(max(windows)):
-            pipe.hgetall(self._key("m", minute - offset))
-        per_minute = cast(list[dict[str, str]], pipe.execute())
+        per_minute = self._minutes(max(windows), now)
         elapsed = (now % 60) / 60
         rates: dict[str, float] = {}
         for label, state in (("submitted", "QUEUED"), ("succeeded", "SUCCESS"), ("failed", "FAILURE")):
@@ -283,6 +281,21 @@ class Registry:
                 total = sum(int(bucket.get(state, 0)) for bucket in per_minute[:window])
                 rates[f"{label}_{window}m"] = round(total / (window - 1 + max(elapsed, 1 / 60)), 3)
         return rates
+
+    def recent_counts(self, minutes: int, now: float | None = None) -> dict[str, int]:
+        """Transitions into QUEUED, SUCCESS and FAILURE during the last ``minutes`` (this one included)."""
+        totals: dict[str, int] = {}
+        for bucket in self._minutes(minutes, time.time() if now is None else now):
+            for state, count in bucket.items():
+                totals[state] = totals.get(state, 0) + int(count)
+        return totals
+
+    def _minutes(self, minutes: int, now: float) -> builtins.list[dict[str, str]]:
+        minute = int(now // 60)
+        pipe = self.client.pipeline(transaction=False)
+        for offset in range(minutes):
+            pipe.hgetall(self._key("m", minute - offset))
+        return cast(list[dict[str, str]], pipe.execute())
 
     def runtimes(self, names: Iterable[str]) -> dict[str, RuntimeStats]:
         """Runtime percentiles per task name over its last ``CLAW_RUNTIME_WINDOW`` runs."""
@@ -325,6 +338,29 @@ class Registry:
                 break
         self.client.zremrangebyscore(self._key("revoked"), "-inf", cutoff)
         return removed
+
+    # --- health -----------------------------------------------------------------------------
+    def save_health(self, report: HealthReport) -> HealthReport | None:
+        """Store the latest health report; returns the one it replaces (None for the first)."""
+        previous = cast(str | None, self.client.getset(self._key("health"), report.model_dump_json()))
+        return HealthReport.model_validate_json(previous) if previous else None
+
+    def health(self) -> HealthReport | None:
+        """The latest stored health report, if a check ever ran."""
+        raw = cast(str | None, self.client.get(self._key("health")))
+        return HealthReport.model_validate_json(raw) if raw else None
+
+    def suppress_redelivery(self, task_id: str, now: float | None = None) -> None:
+        """Make workers skip the task's message if the broker delivers it again (a LOST task)."""
+        self.client.zadd(self._key("revoked"), {task_id: _ms(time.time() if now is None else now)})
+
+    def trim_events(self) -> int:
+        """Cap the event stream at ``CLAW_EVENTS_MAX`` entries now; returns how many went."""
+        return int(self.client.xtrim(self._key("events"), maxlen=self.settings.events_max, approximate=False))
+
+    def lock(self, name: str, timeout: float) -> Lock:
+        """A Redis lock shared by every process using this registry (e.g. one cleanup at a time)."""
+        return cast(Lock, self.client.lock(self._key("lock", name), timeout=timeout, blocking=False))
 
     # --- workers -------------------------------------------------------------------------
     def beat(self, worker: WorkerInfo, ttl: float) -> None:

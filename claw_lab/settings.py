@@ -70,6 +70,12 @@ class Settings(BaseSettings):
     health_check_interval: float = Field(60.0, gt=0)
     producer_timeout: float = Field(3.0, gt=0)
 
+    # --- Health check ------------------------------------------------------------------
+    health_queue_depth_max: int = Field(1000, ge=1)
+    health_failure_rate_max: float = Field(0.25, gt=0, le=1)
+    health_failure_min_samples: int = Field(20, ge=1)
+    result_cleanup_max_keys: int = Field(100_000, ge=100)
+
     # --- API -------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)

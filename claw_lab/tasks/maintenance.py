@@ -1,4 +1,4 @@
-"""Periodic upkeep: enforce the registry's retention and check the health of tasks and workers."""
+"""Periodic upkeep: enforce retention and check the health of tasks, queues, workers and beat."""
 
 from __future__ import annotations
 
@@ -16,30 +16,21 @@ class NoInput(BaseModel):
 
 
 @claw_task(
-    "claw.maintenance.cleanup_expired_results",
-    input=NoInput,
-    queue="maintenance",
-    soft_time_limit=240,
-    time_limit=300,
+    "claw.maintenance.cleanup_expired_results", input=NoInput, queue="maintenance", soft_time_limit=240, time_limit=300
 )
 def cleanup_expired_results(task: ClawTask, payload: NoInput) -> dict[str, Any]:
-    """Delete finished task records past their retention age or count."""
-    from claw_lab.celery_app import registry
+    """Remove records and results past retention and trim the event stream (one run at a time)."""
+    from claw_lab.celery_app import app, registry
+    from claw_lab.retention import cleanup
+    from claw_lab.settings import get_settings
 
-    removed = registry().enforce_retention()
-    return {"records_removed": removed}
+    return cleanup(registry(), app, get_settings())
 
 
-@claw_task(
-    "claw.maintenance.check_task_health",
-    input=NoInput,
-    queue="maintenance",
-    soft_time_limit=50,
-    time_limit=60,
-)
+@claw_task("claw.maintenance.check_task_health", input=NoInput, queue="maintenance", soft_time_limit=50, time_limit=60)
 def check_task_health(task: ClawTask, payload: NoInput) -> dict[str, Any]:
-    """Report workers alive and tasks stuck beyond their time limit."""
-    from claw_lab.celery_app import registry
+    """Mark tasks of dead workers LOST (re-running idempotent ones), check queues, failures and beat."""
+    from claw_lab.health import check_health
+    from claw_lab.manager import TaskManager
 
-    workers = registry().workers()
-    return {"workers": len(workers)}
+    return check_health(TaskManager.default()).model_dump(mode="json")
