@@ -99,6 +99,7 @@ def main() -> None:
         after = int(client.info("memory")["used_memory"])
         payload = len(KWARGS) + len(RESULT)
 
+        second_page = manager.list(limit=50).next_cursor
         calls = {
             "baseline: PING round trip": lambda: client.ping(),
             "list, newest 50": lambda: manager.list(limit=50),
@@ -107,7 +108,7 @@ def main() -> None:
             "list, FAILURE + generate, 50": lambda: manager.list(
                 state=TaskState.FAILURE, name="claw.ai.generate_response", limit=50
             ),
-            "list, page 2 via cursor": lambda: manager.list(limit=50, cursor=manager.list(limit=50).next_cursor),
+            "list, page 2 (cursor)": lambda: manager.list(limit=50, cursor=second_page),
             "stats": lambda: manager.stats(),
         }
         timings: dict[str, list[float]] = {label: [] for label in calls}

@@ -304,10 +304,10 @@ class TaskManager:
 
     def stats(self) -> TaskStats:
         """Counts by state and name, rates, runtime percentiles, queue depths and unacked messages."""
-        counts = self._backend(self.registry.counts)
+        snapshot = self._backend(self.registry.snapshot)
         by_state = dict.fromkeys(TaskState, 0)
         by_name: dict[str, dict[TaskState, int]] = {}
-        for key, value in counts.items():
+        for key, value in snapshot.counts.items():
             kind, _, rest = key.partition("|")
             if kind == "s":
                 by_state[TaskState(rest)] = value
@@ -319,11 +319,11 @@ class TaskManager:
             total=sum(by_state.values()),
             by_state=by_state,
             by_name=by_name,
-            rates=self._backend(self.registry.rates),
-            runtimes=self._backend(lambda: self.registry.runtimes(sorted(by_name))),
+            rates=snapshot.rates,
+            runtimes=snapshot.runtimes,
             queues=queues,
             unacked=unacked,
-            workers=len(self._backend(self.registry.workers)),
+            workers=len(snapshot.workers),
         )
 
     def events(self, cursor: str | None = None, *, wait: float = 0, limit: int = 100) -> EventPage:

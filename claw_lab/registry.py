@@ -272,15 +272,8 @@ class Registry:
     def rates(self, windows: Iterable[int] = (1, 5, 15), now: float | None = None) -> dict[str, float]:
         """Transitions per minute into QUEUED, SUCCESS and FAILURE over trailing windows."""
         now = time.time() if now is None else now
-        windows = list(windows)
-        per_minute = self._minutes(max(windows), now)
-        elapsed = (now % 60) / 60
-        rates: dict[str, float] = {}
-        for label, state in (("submitted", "QUEUED"), ("succeeded", "SUCCESS"), ("failed", "FAILURE")):
-            for window in windows:
-                total = sum(int(bucket.get(state, 0)) for bucket in per_minute[:window])
-                rates[f"{label}_{window}m"] = round(total / (window - 1 + max(elapsed, 1 / 60)), 3)
-        return rates
+        windows = tuple(windows)
+        return _rates(self._minutes(max(windows), now), now, windows)
 
     def recent_counts(self, minutes: int, now: float | None = None) -> dict[str, int]:
         """Transitions into QUEUED, SUCCESS and FAILURE during the last ``minutes`` (this one included)."""
@@ -303,11 +296,33 @@ class Registry:
         pipe = self.client.pipeline(transaction=False)
         for name in names:
             pipe.lrange(self._key("rt", name), 0, -1)
-        stats = {}
-        for name, samples in zip(names, cast(list[list[str]], pipe.execute()), strict=True):
-            if samples:
-                stats[name] = _percentiles(sorted(float(s) for s in samples))
-        return stats
+        return _runtime_stats(names, pipe.execute())
+
+    def snapshot(self, now: float | None = None) -> Snapshot:
+        """Counts, rates, runtimes and live workers in two round trips (what stats need)."""
+        now = time.time() if now is None else now
+        minute = int(now // 60)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(self._key("counts"))
+        pipe.zrange(self._key("workers"), 0, -1)
+        for offset in range(15):
+            pipe.hgetall(self._key("m", minute - offset))
+        raw_counts, hostnames, *per_minute = pipe.execute()
+        counts = {key: int(value) for key, value in raw_counts.items()}
+        names = sorted({key[2:].rpartition("|")[0] for key, value in counts.items() if key.startswith("n|") and value})
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.lrange(self._key("rt", name), 0, -1)
+        if hostnames:
+            pipe.mget([self._key("w", host) for host in hostnames])
+        replies = pipe.execute()
+        beats = replies[len(names)] if hostnames else []
+        return Snapshot(
+            counts=counts,
+            rates=_rates(per_minute, now, (1, 5, 15)),
+            runtimes=_runtime_stats(names, replies[: len(names)]),
+            workers=self._live_workers(hostnames, beats),
+        )
 
     def events(self, cursor: str, count: int, block_ms: int | None = None) -> tuple[builtins.list[TaskEvent], str]:
         """Events after stream id ``cursor`` (``"$"`` = only new ones), oldest first."""
@@ -383,11 +398,45 @@ class Registry:
         hostnames = cast(list[str], self.client.zrange(self._key("workers"), 0, -1))
         if not hostnames:
             return []
-        beats = cast(list[str | None], self.client.mget([self._key("w", h) for h in hostnames]))
+        return self._live_workers(
+            hostnames, cast(list[str | None], self.client.mget([self._key("w", h) for h in hostnames]))
+        )
+
+    def _live_workers(
+        self, hostnames: builtins.list[str], beats: builtins.list[str | None]
+    ) -> builtins.list[WorkerInfo]:
         stale = [h for h, beat in zip(hostnames, beats, strict=True) if beat is None]
         if stale:
             self.client.zrem(self._key("workers"), *stale)
         return [WorkerInfo.model_validate_json(beat) for beat in beats if beat is not None]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The registry's numbers at one moment: raw counters, rates, runtimes and live workers."""
+
+    counts: dict[str, int]
+    rates: dict[str, float]
+    runtimes: dict[str, RuntimeStats]
+    workers: list[WorkerInfo]
+
+
+def _rates(per_minute: Sequence[Mapping[str, str]], now: float, windows: tuple[int, ...]) -> dict[str, float]:
+    elapsed = (now % 60) / 60
+    rates: dict[str, float] = {}
+    for label, state in (("submitted", "QUEUED"), ("succeeded", "SUCCESS"), ("failed", "FAILURE")):
+        for window in windows:
+            total = sum(int(bucket.get(state, 0)) for bucket in per_minute[:window])
+            rates[f"{label}_{window}m"] = round(total / (window - 1 + max(elapsed, 1 / 60)), 3)
+    return rates
+
+
+def _runtime_stats(names: Sequence[str], sample_lists: Sequence[Sequence[str]]) -> dict[str, RuntimeStats]:
+    return {
+        name: _percentiles(sorted(float(s) for s in samples))
+        for name, samples in zip(names, sample_lists, strict=True)
+        if samples
+    }
 
 
 def _percentiles(samples: list[float]) -> RuntimeStats:

@@ -1,14 +1,14 @@
 -- One page of records, newest first. ARGV: prefix, index, below_seq ('' = from the newest),
 -- limit, since ('' = none), until ('' = none), state, name, queue ('' = any), scan budget,
--- then the record fields to return.
--- Returns {next_seq or '', record...}; each record is {id, seq, value of each field...}.
+-- then the record fields to return besides s, n, q and ts.
+-- Returns {next_seq or '', record...}; each record is {id, seq, s, n, q, ts, value of each field...}.
 -- next_seq is set when the page filled up or the scan budget ran out before the end.
 local index, below, limit = ARGV[2], ARGV[3], tonumber(ARGV[4])
 local since, till = tonumber(ARGV[5]), tonumber(ARGV[6])
 local want_state, want_name, want_queue = ARGV[7], ARGV[8], ARGV[9]
 local budget = tonumber(ARGV[10])
-local fields = {'s', 'n', 'q', 'ts'}
-for i = 11, #ARGV do fields[#fields + 1] = ARGV[i] end
+local rest = {}
+for i = 11, #ARGV do rest[#rest + 1] = ARGV[i] end
 
 local upper = '+inf'
 if below ~= '' then upper = '(' .. below end
@@ -35,16 +35,21 @@ while true do
     for i = 1, #members, 2 do
       local id, seq = members[i], members[i + 1]
       scanned = scanned + 1
-      local values = redis.call('HMGET', record_key(id), unpack(fields))
-      local ts = tonumber(values[4])
-      if values[1]
-          and (want_state == '' or values[1] == want_state)
-          and (want_name == '' or values[2] == want_name)
-          and (want_queue == '' or values[3] == want_queue)
+      local key = record_key(id)
+      -- Filters first, on four fields; the full row only for records that match.
+      local head = redis.call('HMGET', key, 's', 'n', 'q', 'ts')
+      local ts = tonumber(head[4])
+      if head[1]
+          and (want_state == '' or head[1] == want_state)
+          and (want_name == '' or head[2] == want_name)
+          and (want_queue == '' or head[3] == want_queue)
           and (not since or (ts and ts >= since))
           and (not till or (ts and ts <= till)) then
-        local row = {id, seq}
-        for j = 1, #values do row[#row + 1] = values[j] or false end
+        local row = {id, seq, head[1], head[2], head[3] or false, head[4] or false}
+        if #rest > 0 then
+          local values = redis.call('HMGET', key, unpack(rest))
+          for j = 1, #rest do row[#row + 1] = values[j] or false end
+        end
         page[#page + 1] = row
         if #page - 1 >= limit then page[1] = seq; return page end
       end
