@@ -66,7 +66,7 @@ class Chunk:
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
-    match = _WORD_BEFORE.search(text, 0, dot)
+    match = _WORD_BEFORE.search(text, max(0, dot - 24), dot)  # abbreviations are short: look back a little
     if match is None:
         return False
     word = match.group(1).lower().rstrip(".")
