@@ -37,6 +37,7 @@ bench: install
 	$(PY) bench/tracking_overhead.py
 	$(PY) bench/round_trip.py
 	$(PY) bench/registry_scale.py
+	$(PY) bench/ingest.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
