@@ -15,7 +15,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
 import redis
@@ -212,12 +212,22 @@ class TaskManager:
             if existing is not None:
                 return self._await_record(existing)
         try:
-            self._publish(spec, task_id, payload, queue, priority, countdown, headers=None)
+            submitted_ms = round(time.time() * 1000)
+            self._publish(spec, task_id, payload, queue, priority, countdown, {"claw_submitted_ms": submitted_ms})
         except BackendUnavailable:
             if idempotency_key is not None:
                 self._release_quietly(idempotency_key, task_id)
             raise
-        return self.get(task_id)
+        # What the publish hook just recorded, without reading it back.
+        return TaskRecord(
+            id=task_id,
+            name=name,
+            state=TaskState.QUEUED,
+            queue=queue or spec.queue,
+            priority=self.settings.default_priority if priority is None else priority,
+            kwargs=payload,
+            submitted_at=datetime.fromtimestamp(submitted_ms / 1000, UTC),
+        )
 
     def _publish(
         self,
@@ -227,7 +237,7 @@ class TaskManager:
         queue: str | None,
         priority: int | None,
         countdown: float | None,
-        headers: dict[str, str] | None,
+        headers: dict[str, object] | None,
     ) -> None:
         level = self.settings.default_priority if priority is None else priority
         self._backend(

@@ -194,7 +194,8 @@ class TrackingHooks:
         encoded = json.dumps(kwargs, separators=(",", ":")) if kwargs is not None else None
         if encoded is not None and len(encoded.encode()) > self.settings().max_kwargs_bytes:
             encoded = None
-        now = time.time()
+        stamped = headers.get("claw_submitted_ms")  # set by TaskManager.submit, which returns that time
+        now = int(stamped) / 1000 if stamped and not retries else time.time()
         # Outside a running task (a submit) the record must exist when the call returns;
         # inside one (retries, sub-tasks) the worker's flusher may batch it.
         self.tracker.emit(
