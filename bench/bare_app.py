@@ -17,6 +17,6 @@ app = Celery("bare", broker=settings.broker, backend=settings.backend, set_as_cu
 app.conf.update(celery_config(settings), task_routes=None, beat_schedule={})
 
 
-@app.task(name="bench.noop")
+@app.task(name="bench.noop", shared=False)
 def noop(*_: Any, **__: Any) -> None:
     """Do nothing."""

@@ -1,7 +1,7 @@
 """Drain rate of N no-op tasks: bare Celery vs claw_lab with tracking on, same Redis and worker setup.
 
-Each repetition pre-fills a queue with N messages while a fresh worker (prefork, 2 processes)
-idles on another queue, then tells it to consume the filled queue (``add_consumer``) and
+Each repetition pre-fills a queue with N messages (for claw_lab, recorded QUEUED by the
+publisher as a submit would) while a fresh worker (prefork, 2 processes) idles on another queue, then tells it to consume the filled queue (``add_consumer``) and
 times until the queue is empty and every message is acknowledged; for claw_lab also until
 the registry counts N successes. Bare and tracked runs are interleaved.
 
@@ -24,15 +24,20 @@ def drain(variant: str, redis_url: str, count: int) -> float:
     """Seconds to drain ``count`` pre-filled no-op tasks with a fresh worker."""
     import redis
 
+    from claw_lab.celery_app import app as claw_app
+    from claw_lab.celery_app import tracking_hooks
+
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
+    hooks = tracking_hooks()
     if variant == "bare":
         from bench.bare_app import app
 
         queue, module = "maintenance", "bench.bare_app"
+        hooks.disconnect()  # bare messages are not claw_lab's to record
     else:
-        from claw_lab.celery_app import app
-
+        app = claw_app
+        app.loader.import_default_modules()  # the publisher records each task, as TaskManager.submit does
         queue, module = "ai", "claw_lab.celery_app"
     hostname = f"{variant}-{uuid.uuid4().hex[:6]}@bench"
     with worker_process(
@@ -44,6 +49,10 @@ def drain(variant: str, redis_url: str, count: int) -> float:
                 raise RuntimeError(f"{variant} worker did not answer")
         for _ in range(count):
             app.send_task("bench.noop", queue=queue)
+        if variant == "bare":
+            hooks.connect()
+        else:
+            assert int(client.hget("{claw}:counts", "s|QUEUED") or 0) == count
         assert client.llen(queue) + sum(client.llen(f"{queue}\x06\x16{p}") for p in range(1, 10)) == count
         began = time.perf_counter()
         app.control.add_consumer(queue, destination=[hostname], reply=True, timeout=5)
