@@ -81,9 +81,7 @@ class EmailNotifier(Notifier):
                 f"SMTP server {target} does not support what was asked ({exc}); check CLAW_SMTP_SECURITY"
             ) from None
         except smtplib.SMTPAuthenticationError as exc:
-            raise PermanentError(
-                f"SMTP login to {target} refused: {exc.smtp_code} {_text(exc.smtp_error)}"
-            ) from None
+            raise PermanentError(f"SMTP login to {target} refused: {exc.smtp_code} {_text(exc.smtp_error)}") from None
         except smtplib.SMTPRecipientsRefused as exc:
             raise PermanentError(f"SMTP server {target} refused every recipient: {sorted(exc.recipients)}") from None
         except smtplib.SMTPResponseException as exc:

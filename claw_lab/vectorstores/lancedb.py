@@ -282,7 +282,7 @@ class LanceDBStore(VectorStore):
                 logger.warning(
                     "knowledge base %r: concurrent writers left extra rows; rewriting %d chunks", kb, rows.num_rows
                 )
-                time.sleep(random.uniform(0.02, 0.2) * (attempt + 1))  # noqa: S311 - jitter so writers fall out of step
+                time.sleep(random.uniform(0.02, 0.2) * (attempt + 1))
                 table.delete(where)
                 fresh = True
         except OSError as exc:
