@@ -345,7 +345,14 @@ class TaskManager:
         if cursor is not None and not re.fullmatch(r"\d+-\d+|0", cursor):
             raise InvalidCursor("cursor is not an event id", details=[{"field": "cursor", "message": "invalid cursor"}])
         block = int(wait * 1000) if wait else None
-        events, next_cursor = self._backend(lambda: self.registry.events(cursor or "$", limit, block))
+        try:
+            events, next_cursor = self._backend(lambda: self.registry.events(cursor or "$", limit, block))
+        except BackendUnavailable as exc:
+            if isinstance(exc.__cause__, redis.ResponseError):  # Redis refused the id: out of range
+                raise InvalidCursor(
+                    "cursor is not a valid event id", details=[{"field": "cursor", "message": "invalid cursor"}]
+                ) from None
+            raise
         return EventPage(events=events, cursor=next_cursor)
 
     def result(self, task_id: str, timeout: float = 30.0) -> Any:

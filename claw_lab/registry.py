@@ -325,12 +325,22 @@ class Registry:
         )
 
     def events(self, cursor: str, count: int, block_ms: int | None = None) -> tuple[builtins.list[TaskEvent], str]:
-        """Events after stream id ``cursor`` (``"$"`` = only new ones), oldest first."""
+        """Events after stream id ``cursor`` (``"$"`` = only new ones), oldest first.
+
+        A wait of ``block_ms`` is split into reads shorter than the socket timeout, so a
+        long wait is not mistaken for a dead server.
+        """
         key = self._key("events")
         if cursor == "$":
             newest = cast(list[Any], self.client.xrevrange(key, count=1))
             cursor = newest[0][0] if newest else "0-0"
-        reply = cast(list[Any], self.client.xread({key: cursor}, count=count, block=block_ms))
+        deadline = time.monotonic() + block_ms / 1000 if block_ms else None
+        longest = max(1, int(self.settings.redis_socket_timeout * 800))
+        while True:
+            block = None if deadline is None else max(1, min(longest, int((deadline - time.monotonic()) * 1000)))
+            reply = cast(list[Any], self.client.xread({key: cursor}, count=count, block=block))
+            if reply or deadline is None or time.monotonic() >= deadline:
+                break
         entries = reply[0][1] if reply else []
         events = [
             TaskEvent(id=entry_id, task_id=f["id"], state=TaskState(f["s"]), name=f["n"], at=_time(f["t"]))

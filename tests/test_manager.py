@@ -209,3 +209,18 @@ def test_events_follow_a_task(manager: TaskManager, worker: object) -> None:
     states = [event.state for event in page.events if event.task_id == record.id]
     assert states == [TaskState.QUEUED, TaskState.STARTED, TaskState.SUCCESS]
     assert manager.events(page.cursor, wait=0.1).events == []
+
+
+def test_events_wait_longer_than_the_socket_timeout(manager: TaskManager) -> None:
+    short = manager.settings.model_copy(update={"redis_socket_timeout": 0.5})
+    from claw_lab.connections import redis_client
+    from claw_lab.registry import Registry
+
+    patient = TaskManager(short, app=manager.app, registry=Registry(redis_client(short), short))
+    page = patient.events(wait=1.2)  # several socket timeouts: no error, just no events
+    assert page.events == []
+
+
+def test_event_cursor_out_of_range_is_invalid(manager: TaskManager) -> None:
+    with pytest.raises(InvalidCursor):
+        manager.events("99999999999999999999999-1")
