@@ -142,12 +142,14 @@ def test_ann_index_is_built_past_the_threshold(tmp_path: Path) -> None:
         from claw_lab.knowledge import backends
 
         current = backends()
-        documents = [Document(f"d{i}", f"Sentence number {i} about topic {i % 7}. " * 6) for i in range(300)]
+        # Each document is dominated by its own marker word, so the nearest one is unambiguous
+        # even through the index's quantization.
+        documents = [Document(f"d{i}", f"marker{i} " * 20 + f"about topic {i % 7}.") for i in range(300)]
         vectorize("big", documents, embedder=current.embedder, store=current.store, chunk_size=200, overlap=0)
         assert current.store.knowledge_bases()[0].indexed is False
         assert current.store.maintain("big") == "indexed"
         assert current.store.knowledge_bases()[0].indexed is True
-        hits = search("big", "Sentence number 42 about topic 0.", 3, embedder=current.embedder, store=current.store)
+        hits = search("big", "marker42 marker42 marker42", 3, embedder=current.embedder, store=current.store)
         assert "d42" in {hit.document_id for hit in hits}
 
 
