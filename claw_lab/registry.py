@@ -343,8 +343,9 @@ class Registry:
                 break
         entries = reply[0][1] if reply else []
         events = [
-            TaskEvent(id=entry_id, task_id=f["id"], state=TaskState(f["s"]), name=f["n"], at=_time(f["t"]))
+            TaskEvent(id=entry_id, task_id=f["id"], state=TaskState(state), name=f["n"], at=_time(f["t"]))
             for entry_id, f in entries
+            for state in ((f["v"], f["s"]) if "v" in f else (f["s"],))  # "v": a state passed through
         ]
         return events, (entries[-1][0] if entries else cursor)
 

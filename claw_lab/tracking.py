@@ -69,7 +69,9 @@ class Tracker:
             return
         with self._lock:
             self._pending.append(transition)
-        self._wake.set()
+            first = len(self._pending) == 1
+        if first:  # the flusher is already awake for the others
+            self._wake.set()
 
     def start(self, *, forked: bool = False) -> None:
         """Start the flusher thread (once per process).

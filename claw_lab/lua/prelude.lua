@@ -48,9 +48,7 @@ local function count_state(name, state, delta)
   redis.call('HINCRBY', P .. ':counts', 'n|' .. name .. '|' .. state, delta)
 end
 
-local function note_transition(id, name, state, at, events_max)
-  redis.call('XADD', P .. ':events', 'MAXLEN', '~', events_max, '*',
-             'id', id, 's', state, 'n', name, 't', at)
+local function count_minute(state, at)
   if not RATED[state] then return end
   local minute_key = P .. ':m:' .. math.floor(tonumber(at) / 60000)
   if redis.call('HINCRBY', minute_key, state, 1) == 1 then
@@ -58,11 +56,18 @@ local function note_transition(id, name, state, at, events_max)
   end
 end
 
--- An event may carry `via`: a state it passed through on the way (a worker that saw a
--- task start and finish within one flush sends one event). The stream still shows both.
+-- One stream entry per event. An event may carry `via`: a state it passed through on the
+-- way (a worker saw the task start and end within one flush); the entry keeps it in `v`
+-- and readers show both transitions.
 local function note_transitions(event, id, name, events_max)
-  if event.via then note_transition(id, name, event.via, event.at, events_max) end
-  note_transition(id, name, event.state, event.at, events_max)
+  if event.via then
+    redis.call('XADD', P .. ':events', 'MAXLEN', '~', events_max, '*',
+               'id', id, 's', event.state, 'n', name, 't', event.at, 'v', event.via)
+  else
+    redis.call('XADD', P .. ':events', 'MAXLEN', '~', events_max, '*',
+               'id', id, 's', event.state, 'n', name, 't', event.at)
+  end
+  count_minute(event.state, event.at)
 end
 
 -- HSET the fields of a table, plus any field/value pairs given after it, in one call.
