@@ -123,6 +123,16 @@ def chunk_text(text: str, size: int, overlap: int) -> list[Chunk]:
         raise ConfigurationError(
             f"CLAW_CHUNK_OVERLAP ({overlap}) must be at least 0 and below CLAW_CHUNK_SIZE ({size})"
         )
+    if len(text) <= size:
+        # Every sentence fits in one chunk, which then runs from the first to the last
+        # non-space character: no need to find the sentences.
+        start, end = len(text) - len(text.lstrip()), len(text.rstrip())
+        return [Chunk(0, text[start:end], start, end)] if start < end else []
+    return pack_sentences(text, size, overlap)
+
+
+def pack_sentences(text: str, size: int, overlap: int) -> list[Chunk]:
+    """`chunk_text` for any length of text: sentences packed into chunks, overlapping by whole sentences."""
     pieces: list[tuple[int, int]] = []
     for start, end in sentence_spans(text):
         if end - start <= size:

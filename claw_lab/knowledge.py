@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -74,18 +76,47 @@ def reset_backends() -> None:
 
 
 # --- reading -------------------------------------------------------------------------------
+class DocumentRoots:
+    """The folders workers may read (``CLAW_DOCUMENT_ROOTS``), resolved once to check many paths.
+
+    A path resolves as `os.path.realpath` would; each folder's real path is looked up once,
+    so a batch of files in one folder costs one ``lstat`` per file (to follow a symlinked file).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._roots = [os.path.realpath(os.path.expanduser(root)) for root in settings.document_roots]
+        self._folders: dict[str, str] = {}
+
+    def _realpath(self, path: str) -> str:
+        folder, name = os.path.split(path)
+        if name in ("", ".", ".."):
+            return os.path.realpath(path)
+        real_folder = self._folders.get(folder)
+        if real_folder is None:
+            real_folder = self._folders[folder] = os.path.realpath(folder)
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return os.path.realpath(path)
+        except OSError:
+            pass  # missing: realpath keeps the name as it is
+        return os.path.join(real_folder, name)
+
+    def resolve(self, path: str) -> Path:
+        """The file ``path`` names (relative paths start at the first root), which must lie inside a root."""
+        if not self._roots:
+            raise PermanentError(
+                "reading documents from files is off: set CLAW_DOCUMENT_ROOTS to the folders workers may read"
+            )
+        candidate = os.path.expanduser(path)
+        resolved = self._realpath(candidate if os.path.isabs(candidate) else os.path.join(self._roots[0], candidate))
+        if not any(resolved == root or resolved.startswith(root.rstrip(os.sep) + os.sep) for root in self._roots):
+            raise PermanentError(f"{path} is outside CLAW_DOCUMENT_ROOTS")
+        return Path(resolved)
+
+
 def resolve_path(path: str, settings: Settings) -> Path:
     """The file ``path`` names, which must lie inside one of ``CLAW_DOCUMENT_ROOTS``."""
-    roots = [root.expanduser().resolve() for root in settings.document_roots]
-    if not roots:
-        raise PermanentError(
-            "reading documents from files is off: set CLAW_DOCUMENT_ROOTS to the folders workers may read"
-        )
-    candidate = Path(path).expanduser()
-    resolved = candidate.resolve() if candidate.is_absolute() else (roots[0] / candidate).resolve()
-    if not any(resolved == root or root in resolved.parents for root in roots):
-        raise PermanentError(f"{path} is outside CLAW_DOCUMENT_ROOTS")
-    return resolved
+    return DocumentRoots(settings).resolve(path)
 
 
 def read_text(path: Path, settings: Settings) -> str:
@@ -108,18 +139,28 @@ def read_text(path: Path, settings: Settings) -> str:
     return text
 
 
-def list_directory(directory: str, patterns: Sequence[str], settings: Settings) -> list[tuple[str, Path]]:
-    """``(document id, path)`` for every file matching ``patterns`` under ``directory``; the id is the relative path."""
+def list_directory(directory: str, patterns: Sequence[str], settings: Settings) -> list[tuple[str, Path, int]]:
+    """``(document id, path, size in bytes)`` of each file matching ``patterns`` under ``directory``.
+
+    The document id is the path relative to ``directory``; hidden files and folders are left out.
+    """
     root = resolve_path(directory, settings)
     if not root.is_dir():
         raise PermanentError(f"{directory}: not a directory")
-    found: dict[str, Path] = {}
+    base = str(root).rstrip(os.sep) + os.sep
+    found: dict[str, tuple[Path, int]] = {}
     for pattern in patterns:
         for path in root.glob(pattern):
-            relative = path.relative_to(root)
-            if path.is_file() and not any(part.startswith(".") for part in relative.parts):
-                found[relative.as_posix()] = path
-    return sorted(found.items())
+            relative = str(path)[len(base) :]
+            if relative in found or relative.startswith(".") or f"{os.sep}." in relative:
+                continue  # listed already, or hidden
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(info.st_mode):
+                found[relative] = (path, info.st_size)
+    return [(document_id, path, size) for document_id, (path, size) in sorted(found.items())]
 
 
 # --- vectorizing ---------------------------------------------------------------------------
@@ -192,7 +233,8 @@ def vectorize(
             )
             row += len(chunks)
             outcomes[document.document_id] = DocumentOutcome(document.document_id, "vectorized", len(chunks))
-        store.replace(kb, embedder.name, batch)
+        known_new = not any(document.document_id in stored for document, _ in pending)
+        store.replace(kb, embedder.name, batch, known_new=known_new)
     return [outcomes[document.document_id] for document in documents]
 
 

@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(120, ge=0)
     max_document_chars: int = Field(1_000_000, ge=1)
     document_roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
-    knowledge_batch_documents: int = Field(100, ge=1)
+    knowledge_batch_documents: int = Field(250, ge=1)
     knowledge_batch_chars: int = Field(500_000, ge=1)
     retrieval_top_k: int = Field(4, ge=1, le=50)
 

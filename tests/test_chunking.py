@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claw_lab.chunking import chunk_text, sentence_spans
+from claw_lab.chunking import chunk_text, pack_sentences, sentence_spans
 from claw_lab.errors import ConfigurationError
 
 
@@ -64,3 +64,21 @@ def test_chunks_are_bounded_ordered_and_cover_every_sentence(text: str, size: in
     assert [chunk.start for chunk in chunks] == sorted(chunk.start for chunk in chunks)
     covered = {i for chunk in chunks for i in range(chunk.start, chunk.end)}
     assert all(not text[i].strip() or i in covered for i in range(len(text)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from(list("ab .!?\n\t\u3000\xa0。")), max_size=120),
+    overlap_fraction=st.floats(min_value=0, max_value=0.9),
+)
+def test_a_text_within_one_chunk_is_that_chunk_as_packing_would_make_it(text: str, overlap_fraction: float) -> None:
+    size = max(1, len(text))
+    overlap = int(size * overlap_fraction)
+    chunks = chunk_text(text, size, overlap)
+    assert chunks == pack_sentences(text, size, overlap)
+    assert len(chunks) == (1 if text.strip() else 0)
+
+
+def test_a_short_text_is_one_chunk_without_its_surrounding_space() -> None:
+    [chunk] = chunk_text("\n  First one. Second one!  \n", 800, 120)
+    assert (chunk.text, chunk.start, chunk.end) == ("First one. Second one!", 3, 25)

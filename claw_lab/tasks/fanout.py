@@ -1,12 +1,13 @@
 """How ``update_knowledge_base`` runs: batches fanned out as sub-tasks, the parent working the queue's tail.
 
 The parent splits the documents into batches (``CLAW_KNOWLEDGE_BATCH_DOCUMENTS`` /
-``CLAW_KNOWLEDGE_BATCH_CHARS``) and publishes each batch as an ``update_knowledge_base``
-sub-task with ``fan_out=False``. Idle workers take batches from the head of the queue;
-meanwhile the parent takes batches still waiting from the tail (it cancels the sub-task
-through the registry, which succeeds only while it has not started, then runs the batch
-itself). So a single worker slot never deadlocks waiting for sub-tasks, and every batch
-runs once. The parent reports documents done out of all documents and returns the summary.
+``CLAW_KNOWLEDGE_BATCH_CHARS``) and publishes each batch but the last as an
+``update_knowledge_base`` sub-task with ``fan_out=False``; the last it runs at once. Idle
+workers take batches from the head of the queue; meanwhile the parent takes batches still
+waiting from the tail (it cancels the sub-task through the registry, which succeeds only
+while it has not started, then runs the batch itself). So a single worker slot never
+deadlocks waiting for sub-tasks, and every batch runs once. The parent reports documents
+done out of all documents and returns the summary.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from claw_lab.tasks.knowledge import DocumentInput, UpdateKnowledgeBase
 
 logger = logging.getLogger(__name__)
-_POLL = 0.05
+_POLL = 0.01
 _MAX_FAILURES_LISTED = 100
 
 
@@ -52,9 +53,9 @@ def collect(payload: UpdateKnowledgeBase, settings: Settings) -> list[Item]:
     items = [_item(document) for document in payload.documents]
     if payload.directory:
         given = {item.document_id for item in items}
-        for document_id, path in list_directory(payload.directory, payload.patterns, settings):
+        for document_id, path, size in list_directory(payload.directory, payload.patterns, settings):
             if document_id not in given:
-                items.append(Item(document_id, None, str(path), {"source": document_id}, path.stat().st_size))
+                items.append(Item(document_id, None, str(path), {"source": document_id}, size))
     return items
 
 
@@ -81,13 +82,14 @@ def batches(items: Sequence[Item], max_documents: int, max_chars: int) -> list[l
 
 def run_batch(kb: str, items: Sequence[Item], settings: Settings) -> list[DocumentOutcome]:
     """Read and vectorize one batch here; a document that cannot be read fails alone."""
-    from claw_lab.knowledge import Document, DocumentOutcome, backends, read_text, resolve_path, vectorize
+    from claw_lab.knowledge import Document, DocumentOutcome, DocumentRoots, backends, read_text, vectorize
 
     documents: list[Document] = []
     unreadable: dict[str, DocumentOutcome] = {}
+    roots = DocumentRoots(settings)
     for item in items:
         try:
-            text = item.text if item.text is not None else read_text(resolve_path(str(item.path), settings), settings)
+            text = item.text if item.text is not None else read_text(roots.resolve(str(item.path)), settings)
         except PermanentError as exc:
             unreadable[item.document_id] = DocumentOutcome(item.document_id, "failed", error=exc.message)
             continue
@@ -189,8 +191,9 @@ class FanOut:
         self.done: dict[int, list[DocumentOutcome]] = {}
 
     def _publish(self) -> dict[str, int]:
+        """Publish every batch but the last, which this task keeps to run at once."""
         children: dict[str, int] = {}
-        for number, group in enumerate(self.groups):
+        for number, group in enumerate(self.groups[:-1]):
             kwargs = {
                 "knowledge_base": self.payload.knowledge_base,
                 "documents": [item.as_input() for item in group],
@@ -276,6 +279,7 @@ class FanOut:
         """Outcomes of every document in input order, and whether the run was cancelled."""
         pending = self._publish()
         self._report()
+        self._run_here(len(self.groups) - 1)
         cancelled = False
         while pending:
             if self._cancel_requested():

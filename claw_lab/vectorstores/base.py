@@ -61,8 +61,12 @@ class VectorStore(ABC):
         """Content hashes of those documents stored whole (every chunk present, no duplicate)."""
 
     @abstractmethod
-    def replace(self, kb: str, embedder: str, documents: Sequence[DocumentVectors]) -> int:
-        """Store these documents in place of any earlier version of them; returns the rows written."""
+    def replace(self, kb: str, embedder: str, documents: Sequence[DocumentVectors], *, known_new: bool = False) -> int:
+        """Store these documents in place of any earlier version of them; returns the rows written.
+
+        ``known_new`` says the caller just found none of them stored, so a store may skip
+        looking for earlier rows (it must still leave one copy if another writer got there first).
+        """
 
     @abstractmethod
     def delete(self, kb: str, document_ids: Sequence[str] | None = None) -> int:

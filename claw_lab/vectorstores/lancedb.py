@@ -149,13 +149,14 @@ class LanceDBStore(VectorStore):
         return missing  # pragma: no cover
 
     @staticmethod
-    def _built_with(table: Table) -> tuple[str, int]:
-        schema = table.schema
+    def _built_with(table: Table, schema: pa.Schema | None = None) -> tuple[str, int]:
+        if schema is None:
+            schema = table.schema
         embedder = (schema.metadata or {}).get(EMBEDDER_KEY, b"unknown").decode()
         return embedder, int(schema.field("vector").type.list_size)
 
-    def _check(self, kb: str, table: Table, embedder: str, dimension: int) -> None:
-        built_embedder, built_dimension = self._built_with(table)
+    def _check(self, kb: str, table: Table, embedder: str, dimension: int, schema: pa.Schema | None = None) -> None:
+        built_embedder, built_dimension = self._built_with(table, schema)
         if (built_embedder, built_dimension) != (embedder, dimension):
             raise EmbedderMismatch(
                 f"knowledge base {kb!r} was built with {built_embedder} ({built_dimension}-d) but the configured "
@@ -164,13 +165,14 @@ class LanceDBStore(VectorStore):
                 details={"built_with": built_embedder, "dimension": built_dimension, "configured": embedder},
             )
 
-    def _table_for_write(self, kb: str, embedder: str, dimension: int) -> Table:
+    def _table_for_write(self, kb: str, embedder: str, dimension: int) -> tuple[Table, pa.Schema]:
         table = self._open(kb)
         if table is None:
             table = self._db.create_table(TABLE_PREFIX + kb, schema=_schema(dimension, embedder), exist_ok=True)
             self._tables[kb] = table
-        self._check(kb, table, embedder, dimension)
-        return table
+        schema = table.schema  # one read of the latest manifest for the check and the rows
+        self._check(kb, table, embedder, dimension, schema)
+        return table, schema
 
     # --- reads ---------------------------------------------------------------------------
     def stored_hashes(self, kb: str, document_ids: Sequence[str]) -> dict[str, str]:
@@ -255,16 +257,18 @@ class LanceDBStore(VectorStore):
         return found
 
     # --- writes --------------------------------------------------------------------------
-    def replace(self, kb: str, embedder: str, documents: Sequence[DocumentVectors]) -> int:
+    def replace(self, kb: str, embedder: str, documents: Sequence[DocumentVectors], *, known_new: bool = False) -> int:
         documents = [document for document in documents if document.chunks]
         if not documents:
             return 0
         dimension = int(documents[0].vectors.shape[1])
-        table = self._table_for_write(kb, embedder, dimension)
-        rows = _rows(documents, table.schema)
+        table, schema = self._table_for_write(kb, embedder, dimension)
+        rows = _rows(documents, schema)
         where = in_filter("document_id", [document.document_id for document in documents])
         try:
-            fresh = table.count_rows(where) == 0
+            # New documents are appended; others merged. Either way the count below catches a
+            # concurrent writer, or rows of an earlier interrupted write, and rewrites the documents.
+            fresh = known_new or table.count_rows(where) == 0
             for attempt in range(_WRITE_ATTEMPTS):
                 if fresh:
                     table.add(rows)
@@ -280,7 +284,9 @@ class LanceDBStore(VectorStore):
                 if table.count_rows(where) == rows.num_rows:
                     return int(rows.num_rows)
                 logger.warning(
-                    "knowledge base %r: concurrent writers left extra rows; rewriting %d chunks", kb, rows.num_rows
+                    "knowledge base %r: a concurrent or interrupted write left extra rows; rewriting %d chunks",
+                    kb,
+                    rows.num_rows,
                 )
                 time.sleep(random.uniform(0.02, 0.2) * (attempt + 1))
                 table.delete(where)

@@ -8,10 +8,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from claw_lab.chunking import chunk_text
 from claw_lab.embedders.hashing import HashingEmbedder
 from claw_lab.errors import EmbedderMismatch, PermanentError
-from claw_lab.knowledge import Backends, Document, read_text, resolve_path, search, vectorize
+from claw_lab.knowledge import (
+    Backends,
+    Document,
+    DocumentRoots,
+    content_hash,
+    list_directory,
+    read_text,
+    resolve_path,
+    search,
+    vectorize,
+)
 from claw_lab.settings import Settings
+from claw_lab.vectorstores import DocumentVectors
 from claw_lab.vectorstores.lancedb import LanceDBStore
 from tests.support.jobs import job_settings
 
@@ -166,3 +178,51 @@ def test_files_are_read_only_inside_document_roots(tmp_path: Path) -> None:
             resolve_path("../secret.txt", settings)
     with job_settings(document_roots="") as no_roots, pytest.raises(PermanentError, match="CLAW_DOCUMENT_ROOTS"):
         resolve_path(str(inside), no_roots)
+
+
+def test_symlinks_are_followed_before_the_roots_are_checked(tmp_path: Path) -> None:
+    docs, outside = tmp_path / "docs", tmp_path / "outside"
+    (docs / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (docs / "sub" / "real.txt").write_text("inside")
+    (outside / "secret.txt").write_text("no")
+    (docs / "link.txt").symlink_to(docs / "sub" / "real.txt")
+    (docs / "escape.txt").symlink_to(outside / "secret.txt")
+    (docs / "away").symlink_to(outside, target_is_directory=True)
+    with job_settings(document_roots=str(docs)) as settings:
+        roots = DocumentRoots(settings)
+        assert roots.resolve("link.txt") == (docs / "sub" / "real.txt").resolve()
+        assert roots.resolve(str(docs / "sub" / "." / "real.txt")) == (docs / "sub" / "real.txt").resolve()
+        for path in ("escape.txt", "away/secret.txt", "sub/../../outside/secret.txt"):
+            with pytest.raises(PermanentError, match="outside CLAW_DOCUMENT_ROOTS"):
+                roots.resolve(path)
+        assert roots.resolve("sub/missing.txt") == (docs / "sub" / "missing.txt").resolve()
+
+
+def test_listing_gives_sizes_and_skips_hidden_files_and_folders(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("four")
+    (tmp_path / "notes" / ".hidden").mkdir(parents=True)
+    (tmp_path / "notes" / "b.md").write_text("é")  # two bytes in UTF-8
+    (tmp_path / "notes" / ".hidden" / "c.txt").write_text("hidden folder")
+    (tmp_path / ".d.txt").write_text("hidden file")
+    (tmp_path / "folder.txt").mkdir()  # matches the pattern but is no file
+    with job_settings(document_roots=str(tmp_path)) as settings:
+        listed = list_directory(str(tmp_path), ["**/*.txt", "**/*.md", "*.txt"], settings)
+    assert [(doc, path.name, size) for doc, path, size in listed] == [("a.txt", "a.txt", 4), ("notes/b.md", "b.md", 2)]
+
+
+def test_a_write_marked_new_still_leaves_one_copy(kb: Backends, kb_settings: Settings) -> None:
+    # A writer that found nothing stored appends; if another stored the document meanwhile,
+    # the count after the write catches the second copy and the document is rewritten.
+    assert run(kb, kb_settings, [Document("celery", CELERY)]) == ["vectorized"]
+    stored = kb.store.count("demo", ["celery"])
+    chunks = chunk_text(CELERY, 200, 40)
+    document = DocumentVectors(
+        "celery",
+        content_hash(Document("celery", CELERY), kb.embedder.name, 200, 40),
+        chunks,
+        kb.embedder.embed([chunk.text for chunk in chunks]),
+    )
+    assert kb.store.replace("demo", kb.embedder.name, [document], known_new=True) == stored
+    assert kb.store.count("demo", ["celery"]) == stored == len(chunks)
+    assert run(kb, kb_settings, [Document("celery", CELERY)]) == ["unchanged"]
