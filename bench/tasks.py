@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict
 
-from claw_lab.tasks.catalog import ClawTask, claw_task
+from claw_lab.tasks.catalog import claw_task
+
+if TYPE_CHECKING:
+    from claw_lab.tasks.base import ClawTask
 
 
 class Nothing(BaseModel):

@@ -10,14 +10,11 @@ from celery import Celery, signals
 
 from claw_lab import heartbeat
 from claw_lab.celery_config import celery_config, with_credentials
-from claw_lab.connections import redis_client
+from claw_lab.connections import process_registry
 from claw_lab.errors import ConfigurationError
-from claw_lab.registry import Registry
 from claw_lab.settings import Settings, get_settings
-from claw_lab.tasks.catalog import longest_time_limit
+from claw_lab.tasks.catalog import BUILTIN_TASK_MODULES, bind_tasks, longest_time_limit
 from claw_lab.tracking import Tracker, TrackingHooks
-
-BUILTIN_TASK_MODULES = ("claw_lab.tasks.maintenance", "claw_lab.tasks.ai", "claw_lab.tasks.knowledge")
 
 
 def create_celery_app(settings: Callable[[], Settings]) -> Celery:
@@ -38,13 +35,7 @@ def create_celery_app(settings: Callable[[], Settings]) -> Celery:
 
 
 app = create_celery_app(get_settings)
-
-
-@lru_cache(maxsize=1)
-def registry() -> Registry:
-    """The registry of this process, on the process-wide settings."""
-    settings = get_settings()
-    return Registry(redis_client(settings), settings)
+registry = process_registry  # the registry of this process, on the process-wide settings
 
 
 @lru_cache(maxsize=1)
@@ -69,3 +60,4 @@ def _check_visibility_timeout(sender: Any = None, **_: Any) -> None:
 signals.worker_init.connect(_check_visibility_timeout, weak=False)
 tracking_hooks()
 heartbeat.install(app, registry, get_settings)
+bind_tasks()  # tasks catalogued before this import (by the API, say) become tasks of this app

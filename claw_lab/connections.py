@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from claw_lab.settings import Settings
+from claw_lab.registry import Registry
+from claw_lab.settings import Settings, get_settings
 
 
 def redis_client(settings: Settings, url: str | None = None) -> redis.Redis:
@@ -28,3 +31,10 @@ def redis_client(settings: Settings, url: str | None = None) -> redis.Redis:
     if settings.uses_tls(target):
         options.update(settings.redis_ssl_options())
     return redis.Redis.from_url(target, **options)
+
+
+@lru_cache(maxsize=1)
+def process_registry() -> Registry:
+    """The registry of this process, on the process-wide settings (also `claw_lab.celery_app.registry`)."""
+    settings = get_settings()
+    return Registry(redis_client(settings), settings)

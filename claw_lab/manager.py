@@ -12,19 +12,16 @@ import builtins
 import contextlib
 import json
 import re
+import sys
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import redis
-from celery import Celery
-from celery.result import AsyncResult
-from kombu.exceptions import KombuError, OperationalError
 from pydantic import ValidationError
 
-from claw_lab.broker import BrokerProbe
 from claw_lab.errors import (
     BackendUnavailable,
     InvalidCursor,
@@ -47,13 +44,17 @@ from claw_lab.models import (
 )
 from claw_lab.registry import Registry
 from claw_lab.settings import Settings
-from claw_lab.tasks.catalog import CATALOG, QUEUES, TaskSpec
-from claw_lab.tracking import MAX_PRIORITY, transport_priority
+from claw_lab.tasks.catalog import CATALOG, QUEUES, TaskSpec, load_task_modules
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from claw_lab.broker import BrokerProbe
 
 MAX_PAGE = 500
 _TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
-_BACKEND_ERRORS = (redis.RedisError, OperationalError, KombuError, ConnectionError, TimeoutError, OSError)
+_BACKEND_ERRORS = (redis.RedisError, ConnectionError, TimeoutError, OSError)
 
 T = TypeVar("T")
 
@@ -123,32 +124,57 @@ def _invalid(field: str, message: str) -> ValidationFailed:
     return ValidationFailed(f"{field}: {message}", details=[{"field": field, "message": message}])
 
 
+def _unreachable(exc: BaseException | None) -> bool:
+    """Whether ``exc`` says Redis or the broker is unreachable (kombu's errors exist once Celery is loaded)."""
+    kombu_errors = sys.modules.get("kombu.exceptions")
+    return isinstance(exc, _BACKEND_ERRORS) or (kombu_errors is not None and isinstance(exc, kombu_errors.KombuError))
+
+
 class TaskManager:
     """Submits, tracks and controls claw_lab's tasks over Redis and Celery."""
 
-    def __init__(self, settings: Settings, *, app: Celery, registry: Registry) -> None:
+    def __init__(self, settings: Settings, *, registry: Registry, app: Celery | None = None) -> None:
+        """``app`` defaults to claw_lab's own, imported on first publish, control or queue read: reads never load it."""
         self.settings = settings
-        self.app = app
         self.registry = registry
-        self.broker = BrokerProbe(app)
-        app.loader.import_default_modules()
+        self._app = app
+        self._broker: BrokerProbe | None = None
+        load_task_modules(settings.task_modules)
 
     @classmethod
     def default(cls) -> TaskManager:
-        """The manager over the process-wide app, registry and settings."""
-        from claw_lab.celery_app import app, registry
+        """The manager over the process-wide registry and settings (and, once needed, the process-wide app)."""
+        from claw_lab.connections import process_registry
         from claw_lab.settings import get_settings
 
-        return cls(get_settings(), app=app, registry=registry())
+        return cls(get_settings(), registry=process_registry())
+
+    @property
+    def app(self) -> Celery:
+        """The Celery app this manager publishes and controls through."""
+        if self._app is None:
+            from claw_lab.celery_app import app
+
+            self._app = app
+        return self._app
+
+    @property
+    def broker(self) -> BrokerProbe:
+        """The probe that reads queue depths through the app's broker connection."""
+        if self._broker is None:
+            from claw_lab.broker import BrokerProbe
+
+            self._broker = BrokerProbe(self.app)
+        return self._broker
 
     def _backend(self, call: Callable[[], T]) -> T:
         try:
             return call()
-        except _BACKEND_ERRORS as exc:
-            raise BackendUnavailable(f"Redis or the broker is unreachable: {type(exc).__name__}") from exc
-        except RuntimeError as exc:
+        except Exception as exc:
+            if _unreachable(exc):
+                raise BackendUnavailable(f"Redis or the broker is unreachable: {type(exc).__name__}") from exc
             # Celery's Redis result backend wraps a failed reconnect in a bare RuntimeError.
-            if isinstance(exc.__cause__, _BACKEND_ERRORS):
+            if isinstance(exc, RuntimeError) and _unreachable(exc.__cause__):
                 raise BackendUnavailable(f"the result backend is unreachable: {type(exc.__cause__).__name__}") from exc
             raise
 
@@ -199,6 +225,8 @@ class TaskManager:
             )
         if queue is not None and queue not in QUEUES:
             raise _invalid("queue", f"must be one of {', '.join(QUEUES)}")
+        from claw_lab.tracking import MAX_PRIORITY  # with Celery, which the publish below needs anyway
+
         if priority is not None and not (isinstance(priority, int) and 0 <= priority <= MAX_PRIORITY):
             raise _invalid("priority", f"must be an integer from 0 to {MAX_PRIORITY}")
         if countdown is not None and not 0 <= countdown <= 30 * 24 * 3600:
@@ -239,6 +267,8 @@ class TaskManager:
         countdown: float | None,
         headers: dict[str, object] | None,
     ) -> None:
+        from claw_lab.tracking import transport_priority
+
         level = self.settings.default_priority if priority is None else priority
         self._backend(
             lambda: self.app.send_task(
@@ -357,6 +387,8 @@ class TaskManager:
 
     def result(self, task_id: str, timeout: float = 30.0) -> Any:
         """Wait for a task's return value from the result backend; raises its error if it failed."""
+        from celery.result import AsyncResult
+
         return AsyncResult(task_id, app=self.app).get(timeout=timeout)
 
     def wait(self, task_id: str, timeout: float = 30.0, poll: float = 0.05) -> TaskRecord:

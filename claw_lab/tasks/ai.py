@@ -8,7 +8,7 @@ and progress — while a provider streams, the text so far is the task's progres
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -24,8 +24,11 @@ from pydantic import (
 
 from claw_lab.errors import RateLimited
 from claw_lab.settings import get_settings
-from claw_lab.tasks.catalog import ClawTask, claw_task
+from claw_lab.tasks.catalog import claw_task
 from claw_lab.tasks.knowledge import KnowledgeBaseName
+
+if TYPE_CHECKING:
+    from claw_lab.tasks.base import ClawTask
 
 PROGRESS_TEXT_CHARS = 8000
 

@@ -2,23 +2,33 @@
 
 `claw_task` turns a plain function ``fn(task, payload) -> result`` into a Celery task on
 claw_lab's app and records its `TaskSpec`; the TaskManager validates submissions against
-the spec's pydantic model before anything reaches the broker.
+the spec's pydantic model before anything reaches the broker. Recording a spec does not
+load Celery: the task itself is created on first use, or for every catalogued function at
+once when `claw_lab.celery_app` is imported (`bind_tasks`), so the API can read the
+catalogue without importing Celery's app machinery.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from celery import Task
+from celery.local import PromiseProxy
 from pydantic import BaseModel, ValidationError
 
 from claw_lab.errors import PermanentError, TransientError
 from claw_lab.models import TaskType
 
+if TYPE_CHECKING:
+    from celery import Task
+
+    from claw_lab.tasks.base import ClawTask
+
 QUEUES = ("ai", "knowledge", "notifications", "maintenance")
 DEFAULT_QUEUE = "maintenance"
+BUILTIN_TASK_MODULES = ("claw_lab.tasks.maintenance", "claw_lab.tasks.ai", "claw_lab.tasks.knowledge")
 
 Payload = TypeVar("Payload", bound=BaseModel)
 
@@ -51,16 +61,25 @@ class TaskSpec:
 
 
 CATALOG: dict[str, TaskSpec] = {}
+_UNBOUND: list[Any] = []  # promises of Celery tasks not created yet
+_bind_at_once = False
 
 
-class ClawTask(Task):  # type: ignore[misc]
-    """Base class of claw_lab's tasks: progress reporting on top of Celery's Task."""
+def load_task_modules(extra: Iterable[str] = ()) -> None:
+    """Import the built-in task modules and ``extra`` ones (``CLAW_TASK_MODULES``) so `CATALOG` lists their tasks."""
+    for module in (*BUILTIN_TASK_MODULES, *extra):
+        importlib.import_module(module)
 
-    def report_progress(self, current: float, total: float | None = None, message: str | None = None) -> None:
-        """Record how far the running task has got; panels and the API show it live."""
-        from claw_lab.celery_app import tracking_hooks
 
-        tracking_hooks().progress(self, current, total, message)
+def bind_tasks() -> None:
+    """Create the Celery task of every catalogued function now, and of later ones as they are declared.
+
+    `claw_lab.celery_app` calls this on import, so its app knows every task a worker may receive.
+    """
+    global _bind_at_once
+    _bind_at_once = True
+    while _UNBOUND:
+        _UNBOUND.pop().__maybe_evaluate__()
 
 
 def claw_task(
@@ -86,8 +105,6 @@ def claw_task(
         raise ValueError("need 0 < soft_time_limit < time_limit")
 
     def decorate(fn: Callable[[ClawTask, Payload], Any]) -> Task:
-        from claw_lab.celery_app import app
-
         description = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else name
 
         def run(self: ClawTask, **kwargs: Any) -> Any:
@@ -99,19 +116,30 @@ def claw_task(
 
         run.__name__ = fn.__name__
         run.__doc__ = fn.__doc__
-        task = app.task(
-            run,
-            name=name,
-            bind=True,
-            base=ClawTask,
-            soft_time_limit=soft_time_limit,
-            time_limit=time_limit,
-            autoretry_for=(TransientError,),
-            retry_backoff=True,
-            retry_backoff_max=retry_backoff_max,
-            retry_jitter=True,
-            max_retries=max_retries,
-        )
+
+        def create() -> Task:
+            from claw_lab.celery_app import app
+            from claw_lab.tasks.base import ClawTask
+
+            return app.task(
+                run,
+                name=name,
+                bind=True,
+                base=ClawTask,
+                soft_time_limit=soft_time_limit,
+                time_limit=time_limit,
+                autoretry_for=(TransientError,),
+                retry_backoff=True,
+                retry_backoff_max=retry_backoff_max,
+                retry_jitter=True,
+                max_retries=max_retries,
+            )
+
+        task = PromiseProxy(create)
+        if _bind_at_once:
+            task.__maybe_evaluate__()
+        else:
+            _UNBOUND.append(task)
         CATALOG[name] = TaskSpec(
             name=name,
             queue=queue,
@@ -122,7 +150,7 @@ def claw_task(
             time_limit=time_limit,
             max_retries=max_retries,
         )
-        return task
+        return cast("Task", task)
 
     return decorate
 

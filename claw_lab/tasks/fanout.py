@@ -23,7 +23,7 @@ from claw_lab.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from claw_lab.knowledge import DocumentOutcome
-    from claw_lab.tasks.catalog import ClawTask
+    from claw_lab.tasks.base import ClawTask
     from claw_lab.tasks.knowledge import DocumentInput, UpdateKnowledgeBase
 
 logger = logging.getLogger(__name__)

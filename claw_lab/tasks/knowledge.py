@@ -7,13 +7,16 @@ fans them out as sub-tasks (`claw_lab.tasks.fanout`).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, ValidationInfo, field_validator
 
 from claw_lab.errors import PermanentError
 from claw_lab.settings import get_settings
-from claw_lab.tasks.catalog import ClawTask, claw_task
+from claw_lab.tasks.catalog import claw_task
+
+if TYPE_CHECKING:
+    from claw_lab.tasks.base import ClawTask
 
 KnowledgeBaseName = Annotated[
     str,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
 from claw_lab.errors import PermanentError, TransientError
-from claw_lab.tasks.catalog import ClawTask, claw_task
+from claw_lab.tasks.catalog import claw_task
+
+if TYPE_CHECKING:
+    from claw_lab.tasks.base import ClawTask
 
 
 class Echo(BaseModel):
