@@ -9,7 +9,7 @@ from celery import Celery
 from kombu import Connection
 
 from claw_lab.models import QueueDepth
-from claw_lab.tracking import user_priority
+from claw_lab.priority import MAX_PRIORITY
 
 
 class BrokerProbe:
@@ -60,6 +60,6 @@ class BrokerProbe:
         depths = []
         for position, queue in enumerate(queues):
             counts = sizes[position * len(steps) : (position + 1) * len(steps)]
-            by_priority = {user_priority(step) or 0: int(n) for step, n in zip(steps, counts, strict=True) if n}
+            by_priority = {MAX_PRIORITY - step: int(n) for step, n in zip(steps, counts, strict=True) if n}
             depths.append(QueueDepth(queue=queue, depth=sum(by_priority.values()), by_priority=by_priority))
         return depths, int(sizes[-1])

@@ -8,9 +8,9 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from kombu import Queue
 
+from claw_lab.priority import transport_priority
 from claw_lab.settings import Settings
 from claw_lab.tasks.catalog import CATALOG, DEFAULT_QUEUE, QUEUES
-from claw_lab.tracking import transport_priority
 
 
 def with_credentials(url: str, settings: Settings) -> str:

@@ -1,10 +1,12 @@
 """The worker bootstep that publishes heartbeats and keeps durable cancels in the worker's memory.
 
-Every ``CLAW_HEARTBEAT_INTERVAL`` seconds a worker writes what it is (hostname, pid, pool,
+From the moment it is ready (consuming and answering control commands), and then every
+``CLAW_HEARTBEAT_INTERVAL`` seconds, a worker writes what it is (hostname, pid, pool,
 concurrency, queues, active and processed counts) with a TTL of three intervals, so
-listing workers needs no broadcast round trip. On the same tick it copies the registry's
-durable cancels into Celery's in-memory revoked set; Celery then skips those tasks when
-their message arrives, even in a worker started after the cancel.
+listing workers needs no broadcast round trip. At start, before the first message is
+taken, and on every tick it copies the registry's durable cancels into Celery's in-memory
+revoked set; Celery then skips those tasks when their message arrives, even in a worker
+started after the cancel.
 """
 
 from __future__ import annotations
@@ -38,18 +40,30 @@ def install(app: Celery, registry: Callable[[], Registry], settings: Callable[[]
         def __init__(self, worker: Any, **kwargs: Any) -> None:
             super().__init__(worker, **kwargs)
             self._stop = threading.Event()
+            self._ready = threading.Event()
             self._thread: threading.Thread | None = None
             self._started_at = datetime.now(UTC)
             self._revoked_until = 0.0
+            # The consumer (built after this step) calls the worker's ready callback once it
+            # consumes and answers control commands: that is when the first beat goes out.
+            announce = worker.ready_callback
+
+            def ready(consumer: Any) -> None:
+                try:
+                    announce(consumer)
+                finally:
+                    self._ready.set()
+
+            worker.ready_callback = ready
 
         def start(self, worker: Any) -> None:
-            self._sync_revoked()
-            self._beat(worker)
+            self._sync_revoked()  # before the consumer takes its first message
             self._thread = threading.Thread(target=self._run, args=(worker,), name="claw-heartbeat", daemon=True)
             self._thread.start()
 
         def stop(self, worker: Any) -> None:
             self._stop.set()
+            self._ready.set()
             if self._thread is not None:
                 self._thread.join(timeout=5)
             try:
@@ -60,6 +74,10 @@ def install(app: Celery, registry: Callable[[], Registry], settings: Callable[[]
         terminate = stop
 
         def _run(self, worker: Any) -> None:
+            self._ready.wait()
+            if self._stop.is_set():
+                return
+            self._beat(worker)
             while not self._stop.wait(settings().heartbeat_interval):
                 try:
                     self._sync_revoked()

@@ -42,6 +42,7 @@ from claw_lab.models import (
     TaskType,
     WorkerInfo,
 )
+from claw_lab.priority import MAX_PRIORITY, transport_priority
 from claw_lab.registry import Registry
 from claw_lab.settings import Settings
 from claw_lab.tasks.catalog import CATALOG, QUEUES, TaskSpec, load_task_modules
@@ -225,8 +226,6 @@ class TaskManager:
             )
         if queue is not None and queue not in QUEUES:
             raise _invalid("queue", f"must be one of {', '.join(QUEUES)}")
-        from claw_lab.tracking import MAX_PRIORITY  # with Celery, which the publish below needs anyway
-
         if priority is not None and not (isinstance(priority, int) and 0 <= priority <= MAX_PRIORITY):
             raise _invalid("priority", f"must be an integer from 0 to {MAX_PRIORITY}")
         if countdown is not None and not 0 <= countdown <= 30 * 24 * 3600:
@@ -267,8 +266,6 @@ class TaskManager:
         countdown: float | None,
         headers: dict[str, object] | None,
     ) -> None:
-        from claw_lab.tracking import transport_priority
-
         level = self.settings.default_priority if priority is None else priority
         self._backend(
             lambda: self.app.send_task(

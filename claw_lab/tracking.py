@@ -20,22 +20,11 @@ from celery import Celery, Task, signals
 from celery.utils.saferepr import saferepr
 
 from claw_lab.models import TaskState
+from claw_lab.priority import user_priority
 from claw_lab.registry import Registry, Transition, coalesce
 from claw_lab.settings import Settings
 
 logger = logging.getLogger(__name__)
-
-MAX_PRIORITY = 9
-
-
-def transport_priority(priority: int) -> int:
-    """claw_lab's priority (9 = most urgent) as the Redis transport's (0 = served first)."""
-    return MAX_PRIORITY - priority
-
-
-def user_priority(raw: int | None) -> int | None:
-    """The inverse of `transport_priority`, for a priority read off a message."""
-    return None if raw is None else MAX_PRIORITY - int(raw)
 
 
 class Tracker:
