@@ -18,7 +18,17 @@ from pydantic import BaseModel, TypeAdapter
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_random
 
 from claw_lab import errors
-from claw_lab.models import ControlReport, EventPage, TaskPage, TaskRecord, TaskState, TaskStats, TaskType, WorkerInfo
+from claw_lab.models import (
+    ControlReport,
+    EventPage,
+    HealthReport,
+    TaskPage,
+    TaskRecord,
+    TaskState,
+    TaskStats,
+    TaskType,
+    WorkerInfo,
+)
 
 __all__ = ["ApiUnavailable", "HttpManager"]
 
@@ -255,6 +265,11 @@ class HttpManager:
         response = self.client.get("/health")
         report: dict[str, Any] = response.json()
         return report
+
+    def health_report(self) -> HealthReport | None:
+        """What the deployment's last health check found, if one ran."""
+        last = self.health().get("last_report")
+        return HealthReport.model_validate(last) if last else None
 
 
 def _segment(task_id: str) -> str:

@@ -35,6 +35,7 @@ from claw_lab.models import (
     RETRYABLE_STATES,
     ControlReport,
     EventPage,
+    HealthReport,
     TaskPage,
     TaskRecord,
     TaskState,
@@ -93,6 +94,7 @@ class Manager(Protocol):
     def pool_restart(self, destinations: builtins.list[str] | None = None) -> ControlReport: ...
     def shutdown(self, destinations: builtins.list[str] | None = None) -> ControlReport: ...
     def events(self, cursor: str | None = None, *, wait: float = 0, limit: int = 100) -> EventPage: ...
+    def health_report(self) -> HealthReport | None: ...
 
 
 def encode_cursor(seq: int) -> str:
@@ -381,6 +383,10 @@ class TaskManager:
                 ) from None
             raise
         return EventPage(events=events, cursor=next_cursor)
+
+    def health_report(self) -> HealthReport | None:
+        """What the last health check found (``claw.maintenance.check_task_health``), if one ran."""
+        return self._backend(self.registry.health)
 
     def result(self, task_id: str, timeout: float = 30.0) -> Any:
         """Wait for a task's return value from the result backend; raises its error if it failed."""

@@ -10,21 +10,25 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from claw_lab.tasks.maintenance import check_task_health, cleanup_expired_results
+from claw_lab.health import check_health as run_health_check
+from claw_lab.manager import TaskManager
+from claw_lab.retention import cleanup as run_cleanup
 
 logger = logging.getLogger("claw_lab.scheduled")
 logger.setLevel(logging.INFO)
 
+manager = TaskManager.default()  # built once per container, reused by warm invocations
+
 
 def cleanup(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Delete finished task records past their retention age or count; returns what was removed."""
-    report: dict[str, Any] = cleanup_expired_results()
+    """Enforce retention (records, result keys, event stream); returns what was removed."""
+    report = run_cleanup(manager.registry, manager.app, manager.settings)
     logger.info("cleanup: %s", report)
     return report
 
 
 def check_health(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Check workers and stuck tasks; returns the health report."""
-    report: dict[str, Any] = check_task_health()
-    logger.info("health check: %s", report)
+    """Run the health check (lost tasks, queues, failure rate, beat); returns and stores its report."""
+    report = run_health_check(manager).model_dump(mode="json")
+    logger.info("health check: %s", report["status"])
     return report

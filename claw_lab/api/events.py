@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from claw_lab.api.deps import ManagerDep, SettingsDep, Viewer
+from claw_lab.api.deps import ManagerDep, Viewer
 from claw_lab.api.errors import responses
 from claw_lab.errors import ClawLabError
 from claw_lab.manager import Manager
@@ -23,18 +23,6 @@ MAX_WAIT = 30.0
 LAMBDA_MAX_WAIT = 20.0  # API Gateway gives up on an integration after 30 s
 STREAM_KEEPALIVE = 15.0
 CURSOR_PATTERN = r"^(0|\d{1,19}-\d{1,19})$"  # stream ids are two uint64s
-
-
-def wait_for_events(manager: Manager, cursor: str | None, wait: float, limit: int, slice_seconds: float) -> EventPage:
-    """Events after ``cursor``, waiting up to ``wait`` seconds in slices shorter than the Redis socket timeout."""
-    deadline = time.monotonic() + wait
-    page = manager.events(cursor, wait=0, limit=limit)
-    while not page.events:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        page = manager.events(page.cursor, wait=max(0.001, min(remaining, slice_seconds)), limit=limit)
-    return page
 
 
 def _wants_stream(request: Request) -> bool:
@@ -57,7 +45,6 @@ def _wants_stream(request: Request) -> bool:
 async def events(
     request: Request,
     manager: ManagerDep,
-    settings: SettingsDep,
     caller: Viewer,
     cursor: Annotated[
         str | None, Query(pattern=CURSOR_PATTERN, description="`cursor` of the previous page; omit for 'from now'")
@@ -67,23 +54,20 @@ async def events(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", pattern=CURSOR_PATTERN)] = None,
 ) -> EventPage | Response:
     """Lifecycle events after ``cursor``, oldest first; ``wait`` long-polls, ``text/event-stream`` streams."""
-    slice_seconds = max(0.1, settings.redis_socket_timeout * 0.8)
     start = last_event_id or cursor
     if _wants_stream(request):
         first = await run_in_threadpool(manager.events, start, wait=0, limit=limit)
         return StreamingResponse(
-            _stream(request, manager, first, limit, slice_seconds),
+            _stream(request, manager, first, limit),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
     if "aws.event" in request.scope:
         wait = min(wait, LAMBDA_MAX_WAIT)
-    return await run_in_threadpool(wait_for_events, manager, start, wait, limit, slice_seconds)
+    return await run_in_threadpool(partial(manager.events, start, wait=wait, limit=limit))
 
 
-async def _stream(
-    request: Request, manager: Manager, page: EventPage, limit: int, slice_seconds: float
-) -> AsyncIterator[str]:
+async def _stream(request: Request, manager: Manager, page: EventPage, limit: int) -> AsyncIterator[str]:
     yield f"retry: 2000\nid: {page.cursor}\n\n"
     while True:
         for event in page.events:
@@ -93,9 +77,7 @@ async def _stream(
         if not page.events:
             yield ": keepalive\n\n"
         try:
-            page = await run_in_threadpool(
-                wait_for_events, manager, page.cursor, STREAM_KEEPALIVE, limit, slice_seconds
-            )
+            page = await run_in_threadpool(partial(manager.events, page.cursor, wait=STREAM_KEEPALIVE, limit=limit))
         except ClawLabError as exc:
             yield f"event: error\ndata: {json.dumps({'error': exc.to_dict()})}\n\n"
             return

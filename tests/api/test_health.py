@@ -12,7 +12,7 @@ from claw_lab.registry import Registry
 from claw_lab.settings import Settings
 
 
-def test_healthy_with_a_worker_and_reports_the_last_health_check(
+def test_healthy_with_a_worker_and_the_last_health_check_report(
     client: TestClient, manager: TaskManager, worker: object
 ) -> None:
     record = manager.submit("claw.maintenance.check_task_health", {})
@@ -27,9 +27,10 @@ def test_healthy_with_a_worker_and_reports_the_last_health_check(
         "workers": True,
     }
     assert report["workers"] >= 1
-    assert report["last_health_check"]["task_id"] == record.id
-    assert report["last_health_check"]["state"] == "SUCCESS"
-    assert "workers" in report["last_health_check"]["report"]
+    last = report["last_report"]
+    assert last["status"] == "ok"
+    assert {finding["check"] for finding in last["findings"]} >= {"workers", "lost_tasks", "failure_rate", "beat"}
+    assert last == manager.health_report().model_dump(mode="json")
 
 
 def test_degraded_without_workers(api_settings: Settings, settings: Settings) -> None:
@@ -44,4 +45,4 @@ def test_degraded_without_workers(api_settings: Settings, settings: Settings) ->
     assert report["checks"]["workers"] == {"ok": False, "detail": "0 alive"}
     assert report["checks"]["redis"]["ok"] is True
     assert report["checks"]["broker"]["ok"] is True
-    assert report["last_health_check"] is None
+    assert report["last_report"] is None

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -214,10 +215,21 @@ print(json.dumps({"status": response["statusCode"], "body": json.loads(response[
     assert record.state == "QUEUED"
 
 
-def test_scheduled_handlers_run_the_maintenance_functions(registry: object) -> None:
-    from claw_lab.tasks.maintenance import check_task_health, cleanup_expired_results
+def test_scheduled_handlers_run_the_maintenance_functions(registry: Registry) -> None:
+    from claw_lab.models import TaskState
+    from claw_lab.registry import Transition
     from handlers import scheduled
 
-    assert scheduled.cleanup({"source": "aws.events"}, CONTEXT) == cleanup_expired_results()
+    expired = "5c9ad0f2-0000-4000-8000-000000000001"
+    submitted = time.time() - registry.settings.retention_seconds - 60
+    init = {"name": "claw.test.echo", "queue": "ai", "submitted_at": submitted}
+    registry.apply([Transition(expired, TaskState.QUEUED, at=submitted, init=init)])
+    registry.apply([Transition(expired, TaskState.SUCCESS, at=submitted + 1, init=init)])
+
+    assert scheduled.cleanup({"source": "aws.events"}, CONTEXT)["records_removed"] == 1
+    assert registry.get(expired) is None
     report = scheduled.check_health({"source": "aws.events"}, CONTEXT)
-    assert set(report) == set(check_task_health())
+    stored = registry.health()
+    assert stored is not None
+    assert report == stored.model_dump(mode="json")
+    assert report["status"] in {"ok", "degraded", "failing"}
