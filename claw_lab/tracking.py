@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task, signals
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.utils.saferepr import saferepr
 
 from claw_lab.models import TaskState
@@ -264,7 +265,14 @@ class TrackingHooks:
             return
         request = sender.request
         attempt = int(request.retries or 0) if request.id == task_id else 0
-        self._finish(sender, task_id, TaskState.FAILURE, attempt, self._error_fields(exception, einfo))
+        fields = self._error_fields(exception, einfo)
+        if isinstance(exception, SoftTimeLimitExceeded):
+            limit = (request.timelimit or (None, None))[1] if request.id == task_id else None
+            fields["error_message"] = f"stopped at its soft time limit ({limit or sender.soft_time_limit} s)"
+        elif isinstance(exception, TimeLimitExceeded):  # sent by the pool's parent process
+            limit = exception.args[0] if exception.args else sender.time_limit
+            fields["error_message"] = f"killed at its hard time limit ({limit} s)"
+        self._finish(sender, task_id, TaskState.FAILURE, attempt, fields)
 
     def retry(self, sender: Task, request: Any = None, reason: Any = None, einfo: Any = None, **_: Any) -> None:
         if not self._ours(sender) or request is None:

@@ -76,3 +76,23 @@ def nap(task: ClawTask, payload: Nap) -> dict[str, Any]:
     task.report_progress(0, 1, "napping")
     time.sleep(payload.seconds)
     return {"worker": task.request.hostname}
+
+
+class Overrun(BaseModel):
+    seconds: float = Field(ge=0, le=30)
+    ignore_soft_limit: bool = False
+
+
+@claw_task("claw.test.overrun", input=Overrun, queue="ai", soft_time_limit=1, time_limit=3)
+def overrun(task: ClawTask, payload: Overrun) -> str:
+    """Run past the time limits, optionally shrugging off the soft one."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    deadline = time.monotonic() + payload.seconds
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.05)
+        except SoftTimeLimitExceeded:
+            if not payload.ignore_soft_limit:
+                raise
+    return "finished"
