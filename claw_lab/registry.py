@@ -10,7 +10,7 @@ import builtins
 import json
 import statistics
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
@@ -269,12 +269,6 @@ class Registry:
         raw = cast(dict[str, str], self.client.hgetall(self._key("counts")))
         return {key: int(value) for key, value in raw.items()}
 
-    def rates(self, windows: Iterable[int] = (1, 5, 15), now: float | None = None) -> dict[str, float]:
-        """Transitions per minute into QUEUED, SUCCESS and FAILURE over trailing windows."""
-        now = time.time() if now is None else now
-        windows = tuple(windows)
-        return _rates(self._minutes(max(windows), now), now, windows)
-
     def recent_counts(self, minutes: int, now: float | None = None) -> dict[str, int]:
         """Transitions into QUEUED, SUCCESS and FAILURE during the last ``minutes`` (this one included)."""
         totals: dict[str, int] = {}
@@ -289,14 +283,6 @@ class Registry:
         for offset in range(minutes):
             pipe.hgetall(self._key("m", minute - offset))
         return cast(list[dict[str, str]], pipe.execute())
-
-    def runtimes(self, names: Iterable[str]) -> dict[str, RuntimeStats]:
-        """Runtime percentiles per task name over its last ``CLAW_RUNTIME_WINDOW`` runs."""
-        names = list(names)
-        pipe = self.client.pipeline(transaction=False)
-        for name in names:
-            pipe.lrange(self._key("rt", name), 0, -1)
-        return _runtime_stats(names, pipe.execute())
 
     def snapshot(self, now: float | None = None) -> Snapshot:
         """Counts, rates, runtimes and live workers in two round trips (what stats need)."""
