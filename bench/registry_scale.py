@@ -35,7 +35,7 @@ RESULT = "None"
 def fill(count: int) -> None:
     from claw_lab.celery_app import registry
     from claw_lab.models import TaskState
-    from claw_lab.registry import Transition, coalesce
+    from claw_lab.transitions import Transition, coalesce
 
     store = registry()
     rng = random.Random(7)

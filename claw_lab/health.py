@@ -17,8 +17,8 @@ from typing import Any
 from claw_lab.errors import ClawLabError
 from claw_lab.manager import TaskManager
 from claw_lab.models import HealthFinding, HealthReport, HealthStatus, TaskRecord, TaskState, WorkerInfo
-from claw_lab.registry import Transition
 from claw_lab.tasks.catalog import CATALOG
+from claw_lab.transitions import Transition
 
 logger = logging.getLogger(__name__)
 _SEVERITY = {HealthStatus.OK: 0, HealthStatus.DEGRADED: 1, HealthStatus.FAILING: 2}

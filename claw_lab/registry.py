@@ -11,7 +11,7 @@ import json
 import statistics
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any, cast
@@ -30,15 +30,8 @@ from claw_lab.models import (
     WorkerInfo,
 )
 from claw_lab.settings import Settings
+from claw_lab.transitions import FIELDS, Transition, ms
 
-# Record field -> short hash field. Short names matter at a million records.
-FIELDS = {
-    "name": "n", "queue": "q", "priority": "p", "state": "s", "kwargs": "k", "retries": "a",
-    "submitted_at": "ts", "started_at": "tb", "finished_at": "tf", "runtime": "rt",
-    "worker": "w", "progress_current": "pc", "progress_total": "pt", "progress_message": "pm",
-    "error_type": "et", "error_message": "em", "error_traceback": "eb",
-    "result_preview": "rp", "retry_of": "ro", "retried_by": "rb", "cancel_requested": "cx",
-}  # fmt: skip
 _LISTING_FIELDS = ("p", "a", "tb", "tf", "rt", "w", "pc", "pt", "pm", "et", "em", "rp", "ro", "rb", "cx")
 _SCAN_BUDGET = 2000
 
@@ -48,112 +41,12 @@ def _script(name: str) -> str:
     return (folder / "prelude.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
 
 
-# Times are stored as integer milliseconds: a listpack keeps those in 8 bytes, not ~18.
-_TIME_FIELDS = frozenset({"submitted_at", "started_at", "finished_at"})
-
-
-def _ms(seconds: float) -> int:
-    return round(seconds * 1000)
-
-
 def _time(value: str | None) -> datetime | None:
     return datetime.fromtimestamp(int(value) / 1000, UTC) if value else None
 
 
 def _number(value: str | None) -> float | None:
     return float(value) if value not in (None, "") else None
-
-
-@dataclass(frozen=True)
-class Transition:
-    """One lifecycle event for the registry's state machine (see ``apply_event`` in Lua).
-
-    ``init`` holds static fields written only where absent; ``set`` fields are written
-    when the transition is accepted, ``note`` fields whatever the verdict; ``via`` names
-    a state passed through on the way (shown in the event stream); ``expect`` is an
-    optional compare-and-set guard.
-    Keys are record field names (``FIELDS``); values are strings or numbers.
-    """
-
-    task_id: str
-    state: TaskState
-    attempt: int = 0
-    at: float = field(default_factory=time.time)
-    init: Mapping[str, object] = field(default_factory=dict)
-    set: Mapping[str, object] = field(default_factory=dict)
-    note: Mapping[str, object] = field(default_factory=dict)
-    via: TaskState | None = None
-    expect: Mapping[str, object] | None = None
-
-    def to_json(self) -> str:
-        """The event as the JSON the Lua script decodes, with short field names."""
-        body: dict[str, object] = {
-            "id": self.task_id,
-            "state": str(self.state),
-            "attempt": self.attempt,
-            "at": str(_ms(self.at)),
-            "init": _short(self.init),
-            "set": _short(self.set),
-        }
-        if self.note:
-            body["note"] = _short(self.note)
-        if self.via is not None:
-            body["via"] = str(self.via)
-        if self.expect is not None:
-            body["expect"] = _short(self.expect)
-        return json.dumps(body, separators=(",", ":"))
-
-
-def coalesce(batch: Sequence[Transition]) -> list[Transition]:
-    """The same history in fewer events: a STARTED directly followed by the task's end
-    becomes one event passing ``via`` STARTED, and a run of PROGRESS keeps only the last.
-
-    Only adjacent events of one task attempt merge, so the resulting states, fields,
-    counts and stream entries are those of the full sequence.
-    """
-    merged: list[Transition | None] = []
-    last: dict[tuple[str, int], int] = {}
-    for transition in batch:
-        key = (transition.task_id, transition.attempt)
-        previous_index = last.get(key)
-        previous = merged[previous_index] if previous_index is not None else None
-        if previous is not None and previous_index is not None:
-            if transition.state in _ENDINGS and previous.state is TaskState.STARTED and previous.via is None:
-                transition = replace(
-                    transition,
-                    init={**previous.init, **transition.init},
-                    set={**previous.set, **transition.set},
-                    note={**previous.note, **transition.note},
-                    via=TaskState.STARTED,
-                )
-                merged[previous_index] = None
-            elif transition.state is TaskState.PROGRESS and previous.state is TaskState.PROGRESS:
-                transition = replace(
-                    transition, set={**previous.set, **transition.set}, note={**previous.note, **transition.note}
-                )
-                merged[previous_index] = None
-        last[key] = len(merged)
-        merged.append(transition)
-    return [transition for transition in merged if transition is not None]
-
-
-_ENDINGS = frozenset({TaskState.SUCCESS, TaskState.FAILURE})
-
-
-def _short(values: Mapping[str, object]) -> dict[str, str]:
-    return {
-        FIELDS[key]: str(_ms(float(value))) if key in _TIME_FIELDS else _text(value)  # type: ignore[arg-type]
-        for key, value in values.items()
-        if value is not None
-    }
-
-
-def _text(value: object) -> str:
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, bool):
-        return "1" if value else ""
-    return str(value)
 
 
 class Registry:
@@ -184,12 +77,12 @@ class Registry:
     def cancel(self, task_id: str, now: float | None = None) -> tuple[str, str]:
         """Mark a task cancelled for good; returns (outcome, state), see ``lua/cancel.lua``."""
         now = time.time() if now is None else now
-        outcome, state = cast(list[str], self._cancel(args=[self.prefix, self.settings.events_max, task_id, _ms(now)]))
+        outcome, state = cast(list[str], self._cancel(args=[self.prefix, self.settings.events_max, task_id, ms(now)]))
         return outcome, state
 
     def revoked_since(self, since: float) -> list[tuple[str, float]]:
         """Durable cancels recorded at or after ``since`` (epoch seconds), with their times."""
-        rows = self.client.zrangebyscore(self._key("revoked"), _ms(since), "+inf", withscores=True)
+        rows = self.client.zrangebyscore(self._key("revoked"), ms(since), "+inf", withscores=True)
         return [(str(task_id), float(at) / 1000) for task_id, at in cast(list[tuple[str, float]], rows)]
 
     def set_field(self, task_id: str, name: str, value: str) -> bool:
@@ -240,7 +133,7 @@ class Registry:
                 self._list(
                     args=[
                         self.prefix, index, "" if below is None else below, limit - len(records),
-                        "" if since is None else _ms(since), "" if until is None else _ms(until),
+                        "" if since is None else ms(since), "" if until is None else ms(until),
                         state or "", name or "", queue or "", _SCAN_BUDGET, *_LISTING_FIELDS,
                     ]
                 ),
@@ -339,7 +232,7 @@ class Registry:
     def enforce_retention(self, now: float | None = None, max_buckets: int = 50) -> int:
         """Delete finished records past the age or count limit; returns how many went."""
         now = time.time() if now is None else now
-        cutoff = _ms(now - self.settings.retention_seconds)
+        cutoff = ms(now - self.settings.retention_seconds)
         newest_seq = int(cast(str, self.client.get(self._key("seq"))) or 0)
         keep_above = newest_seq - self.settings.retention_max_tasks
         removed, after = 0, ""
@@ -364,7 +257,7 @@ class Registry:
 
     def suppress_redelivery(self, task_id: str, now: float | None = None) -> None:
         """Make workers skip the task's message if the broker delivers it again (a LOST task)."""
-        self.client.zadd(self._key("revoked"), {task_id: _ms(time.time() if now is None else now)})
+        self.client.zadd(self._key("revoked"), {task_id: ms(time.time() if now is None else now)})
 
     def trim_events(self) -> int:
         """Cap the event stream at ``CLAW_EVENTS_MAX`` entries now; returns how many went."""

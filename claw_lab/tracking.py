@@ -22,8 +22,9 @@ from celery.utils.saferepr import saferepr
 
 from claw_lab.models import TaskState
 from claw_lab.priority import user_priority
-from claw_lab.registry import Registry, Transition, coalesce
+from claw_lab.registry import Registry
 from claw_lab.settings import Settings
+from claw_lab.transitions import Transition, coalesce
 
 logger = logging.getLogger(__name__)
 

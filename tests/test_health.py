@@ -11,7 +11,8 @@ import pytest
 from claw_lab.health import check_health
 from claw_lab.manager import TaskManager
 from claw_lab.models import HealthStatus, TaskState
-from claw_lab.registry import Registry, Transition
+from claw_lab.registry import Registry
+from claw_lab.transitions import Transition
 from tests.support.workers import celery_worker
 
 

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claw_lab.models import TaskState
-from claw_lab.registry import Registry, Transition, coalesce
+from claw_lab.registry import Registry
+from claw_lab.transitions import Transition, coalesce
 
 FINAL = [TaskState.SUCCESS, TaskState.FAILURE, TaskState.REVOKED, None]  # None: still running
 

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 from claw_lab.celery_app import app
 from claw_lab.manager import TaskManager
 from claw_lab.models import TaskState
-from claw_lab.registry import Registry, Transition
+from claw_lab.registry import Registry
 from claw_lab.retention import cleanup
+from claw_lab.transitions import Transition
 
 DAY = 24 * 3600
 

@@ -114,7 +114,7 @@ def _claim(task: ClawTask) -> bool:
     """Mark this sub-task running in the registry at once; False when its parent already took it."""
     from claw_lab.celery_app import registry
     from claw_lab.models import TaskState
-    from claw_lab.registry import Transition
+    from claw_lab.transitions import Transition
 
     request = task.request
     verdict = registry().apply(

@@ -217,7 +217,7 @@ print(json.dumps({"status": response["statusCode"], "body": json.loads(response[
 
 def test_scheduled_handlers_run_the_maintenance_functions(registry: Registry) -> None:
     from claw_lab.models import TaskState
-    from claw_lab.registry import Transition
+    from claw_lab.transitions import Transition
     from handlers import scheduled
 
     expired = "5c9ad0f2-0000-4000-8000-000000000001"
