@@ -27,7 +27,7 @@ import redis
 from pydantic import BaseModel, ValidationError
 
 from claw_lab.connections import redis_client
-from claw_lab.errors import ClawLabError, ConfigurationError
+from claw_lab.errors import BackendUnavailable, ClawLabError, ConfigurationError
 from claw_lab.processes import ChildProcess, ChildSpec, LineSink
 from claw_lab.programs import api_command, beat_command, flower_command, lab_command, require_module, worker_command
 from claw_lab.redis_server import RedisServer
@@ -306,11 +306,11 @@ class LocalStack:
 
     def worker_ready(self) -> bool:
         """Whether the stack's worker has written its first heartbeat."""
-        from claw_lab.celery_app import registry
+        from claw_lab.manager import TaskManager
 
         try:
-            return self.worker_hostname in {w.hostname for w in registry().workers()}
-        except redis.RedisError:
+            return self.worker_hostname in {w.hostname for w in TaskManager.default().workers()}
+        except BackendUnavailable:
             return False
 
     def api_ready(self) -> bool:
