@@ -7,7 +7,6 @@ Error bodies come back as the same `claw_lab.errors` classes `TaskManager` raise
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from datetime import datetime
@@ -29,11 +28,11 @@ from claw_lab.models import (
     TaskType,
     WorkerInfo,
 )
+from claw_lab.validation import check_task_id
 
 __all__ = ["ApiUnavailable", "HttpManager"]
 
 API_PREFIX = "/api/v1"
-_TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
 Model = TypeVar("Model", bound=BaseModel)
 # Aliases: inside HttpManager, ``list`` is the method.
 Workers = list[WorkerInfo]
@@ -187,7 +186,7 @@ class HttpManager:
 
     def get(self, task_id: str) -> TaskRecord:
         """The full record of one task."""
-        return self._model(TaskRecord, "GET", f"/tasks/{_segment(task_id)}")
+        return self._model(TaskRecord, "GET", f"/tasks/{check_task_id(task_id)}")
 
     def list(
         self,
@@ -218,11 +217,11 @@ class HttpManager:
 
     def cancel(self, task_id: str, *, terminate: bool = False) -> TaskRecord:
         """Cancel for good; `TaskStateConflict` when the task has already finished."""
-        return self._model(TaskRecord, "POST", f"/tasks/{_segment(task_id)}/cancel", json={"terminate": terminate})
+        return self._model(TaskRecord, "POST", f"/tasks/{check_task_id(task_id)}/cancel", json={"terminate": terminate})
 
     def retry(self, task_id: str) -> TaskRecord:
         """Submit a failed, revoked or lost task again; returns the new task."""
-        return self._model(TaskRecord, "POST", f"/tasks/{_segment(task_id)}/retry")
+        return self._model(TaskRecord, "POST", f"/tasks/{check_task_id(task_id)}/retry")
 
     def workers(self, *, live: bool = False) -> Workers:
         """Workers from their heartbeats; ``live`` also asks each for its active tasks."""
@@ -270,10 +269,3 @@ class HttpManager:
         """What the deployment's last health check found, if one ran."""
         last = self.health().get("last_report")
         return HealthReport.model_validate(last) if last else None
-
-
-def _segment(task_id: str) -> str:
-    if not _TASK_ID.match(task_id):
-        message = "must be 1-128 letters, digits, '-', '_', '.' or ':'"
-        raise errors.ValidationFailed(f"task_id: {message}", details=[{"field": "task_id", "message": message}])
-    return task_id

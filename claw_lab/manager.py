@@ -6,11 +6,8 @@ talks to Redis and Celery, `claw_lab.client.HttpManager` the same protocol over 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
 import contextlib
-import json
 import re
 import sys
 import time
@@ -25,10 +22,8 @@ from pydantic import ValidationError
 from claw_lab.errors import (
     BackendUnavailable,
     InvalidCursor,
-    PayloadTooLarge,
     TaskNotFound,
     TaskStateConflict,
-    UnknownTask,
     ValidationFailed,
 )
 from claw_lab.models import (
@@ -43,19 +38,27 @@ from claw_lab.models import (
     TaskType,
     WorkerInfo,
 )
-from claw_lab.priority import MAX_PRIORITY, transport_priority
+from claw_lab.priority import transport_priority
 from claw_lab.registry import Registry
 from claw_lab.settings import Settings
 from claw_lab.tasks.catalog import CATALOG, QUEUES, TaskSpec, load_task_modules
+from claw_lab.validation import (
+    MAX_PAGE,
+    check_task_id,
+    decode_cursor,
+    encode_cursor,
+    field_errors,
+    invalid,
+    submit_options,
+    task_kwargs,
+    task_spec,
+)
 
 if TYPE_CHECKING:
     from celery import Celery
 
     from claw_lab.broker import BrokerProbe
 
-MAX_PAGE = 500
-_TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 _BACKEND_ERRORS = (redis.RedisError, ConnectionError, TimeoutError, OSError)
 
 T = TypeVar("T")
@@ -95,36 +98,6 @@ class Manager(Protocol):
     def shutdown(self, destinations: builtins.list[str] | None = None) -> ControlReport: ...
     def events(self, cursor: str | None = None, *, wait: float = 0, limit: int = 100) -> EventPage: ...
     def health_report(self) -> HealthReport | None: ...
-
-
-def encode_cursor(seq: int) -> str:
-    """An opaque page cursor for "records older than seq"."""
-    return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    """The seq inside a cursor made by `encode_cursor`; `InvalidCursor` for anything else."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        version, seq = text.split(":", 1)
-        if version != "v1" or not seq.isdigit():
-            raise ValueError(text)
-        return int(seq)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidCursor(
-            "cursor is not one this API returned", details=[{"field": "cursor", "message": "invalid cursor"}]
-        ) from None
-
-
-def _field_errors(exc: ValidationError, prefix: str) -> list[dict[str, str]]:
-    return [
-        {"field": ".".join([prefix, *(str(p) for p in error["loc"])]), "message": error["msg"]}
-        for error in exc.errors(include_url=False)
-    ]
-
-
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"{field}: {message}", details=[{"field": field, "message": message}])
 
 
 def _unreachable(exc: BaseException | None) -> bool:
@@ -186,15 +159,6 @@ class TaskManager:
         """Every submittable task with its queue, description and input schema."""
         return [spec.describe() for spec in sorted(CATALOG.values(), key=lambda s: s.name)]
 
-    def _spec(self, name: str) -> TaskSpec:
-        spec = CATALOG.get(name)
-        if spec is None:
-            known = ", ".join(sorted(CATALOG))
-            raise UnknownTask(
-                f"unknown task {name!r}; known tasks: {known}", details=[{"field": "name", "message": "unknown task"}]
-            )
-        return spec
-
     # --- submit ------------------------------------------------------------------------------
     def submit(
         self,
@@ -211,29 +175,9 @@ class TaskManager:
         The same ``idempotency_key`` within ``CLAW_IDEMPOTENCY_TTL`` returns the task it
         first created instead of enqueuing another.
         """
-        spec = self._spec(name)
-        try:
-            payload = spec.input_model.model_validate(kwargs or {}).model_dump(mode="json")
-        except ValidationError as exc:
-            details = _field_errors(exc, "kwargs")
-            raise ValidationFailed(
-                f"invalid input for {name}: " + "; ".join(f"{d['field']}: {d['message']}" for d in details),
-                details=details,
-            ) from None
-        size = len(json.dumps(payload, separators=(",", ":")).encode())
-        if size > self.settings.max_kwargs_bytes:
-            raise PayloadTooLarge(
-                f"kwargs are {size} bytes, over the {self.settings.max_kwargs_bytes}-byte limit",
-                details=[{"field": "kwargs", "message": f"{size} bytes > {self.settings.max_kwargs_bytes}"}],
-            )
-        if queue is not None and queue not in QUEUES:
-            raise _invalid("queue", f"must be one of {', '.join(QUEUES)}")
-        if priority is not None and not (isinstance(priority, int) and 0 <= priority <= MAX_PRIORITY):
-            raise _invalid("priority", f"must be an integer from 0 to {MAX_PRIORITY}")
-        if countdown is not None and not 0 <= countdown <= 30 * 24 * 3600:
-            raise _invalid("countdown", "must be between 0 and 30 days")
-        if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
-            raise _invalid("idempotency_key", "must be 1-200 printable ASCII characters without spaces")
+        spec = task_spec(name)
+        payload = task_kwargs(spec, kwargs, self.settings.max_kwargs_bytes)
+        submit_options(queue, priority, countdown, idempotency_key)
 
         task_id = str(uuid.uuid4())
         if idempotency_key is not None:
@@ -299,8 +243,7 @@ class TaskManager:
     # --- reads ---------------------------------------------------------------------------------
     def get(self, task_id: str) -> TaskRecord:
         """The full record of one task (kwargs, traceback and links included)."""
-        if not _TASK_ID.match(task_id):
-            raise _invalid("task_id", "must be 1-128 letters, digits, '-', '_', '.' or ':'")
+        check_task_id(task_id)
         record = self._backend(lambda: self.registry.get(task_id))
         if record is None:
             raise TaskNotFound(f"no task {task_id} (never submitted, or past retention)")
@@ -319,14 +262,14 @@ class TaskManager:
     ) -> TaskPage:
         """Newest-first records matching every filter; listings leave out kwargs and tracebacks."""
         if not 1 <= limit <= MAX_PAGE:
-            raise _invalid("limit", f"must be from 1 to {MAX_PAGE}")
+            raise invalid("limit", f"must be from 1 to {MAX_PAGE}")
         if state is not None:
             try:
                 state = TaskState(str(state).upper())
             except ValueError:
-                raise _invalid("state", f"must be one of {', '.join(TaskState)}") from None
+                raise invalid("state", f"must be one of {', '.join(TaskState)}") from None
         if since is not None and until is not None and since > until:
-            raise _invalid("since", "must not be after until")
+            raise invalid("since", "must not be after until")
         below = decode_cursor(cursor) if cursor else None
         records, next_seq = self._backend(
             lambda: self.registry.list(
@@ -368,9 +311,9 @@ class TaskManager:
     def events(self, cursor: str | None = None, *, wait: float = 0, limit: int = 100) -> EventPage:
         """Lifecycle events after ``cursor`` (None: from now on), waiting up to ``wait`` seconds for one."""
         if not 1 <= limit <= 1000:
-            raise _invalid("limit", "must be from 1 to 1000")
+            raise invalid("limit", "must be from 1 to 1000")
         if not 0 <= wait <= 30:
-            raise _invalid("wait", "must be from 0 to 30 seconds")
+            raise invalid("wait", "must be from 0 to 30 seconds")
         if cursor is not None and not re.fullmatch(r"\d+-\d+|0", cursor):
             raise InvalidCursor("cursor is not an event id", details=[{"field": "cursor", "message": "invalid cursor"}])
         block = int(wait * 1000) if wait else None
@@ -432,12 +375,12 @@ class TaskManager:
             )
         if record.kwargs is None:
             raise TaskStateConflict(f"task {task_id} has no recorded kwargs to retry with")
-        spec = self._spec(record.name)
+        spec = task_spec(record.name)
         try:
             payload = spec.input_model.model_validate(record.kwargs).model_dump(mode="json")
         except ValidationError as exc:
             raise ValidationFailed(
-                f"the recorded kwargs no longer fit {record.name}", details=_field_errors(exc, "kwargs")
+                f"the recorded kwargs no longer fit {record.name}", details=field_errors(exc, "kwargs")
             ) from None
         new_id = str(uuid.uuid4())
         if not self._backend(lambda: self.registry.set_field(task_id, "retried_by", new_id)):

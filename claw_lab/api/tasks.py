@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from claw_lab.api.deps import ManagerDep, Operator, TaskId, Viewer
 from claw_lab.api.errors import responses
-from claw_lab.manager import MAX_PAGE
 from claw_lab.models import TaskPage, TaskRecord, TaskState, TaskStats
 from claw_lab.tasks.catalog import CATALOG, QUEUES
+from claw_lab.validation import MAX_PAGE
 
 GENERATE_TASK = "claw.ai.generate_response"
 MAX_COUNTDOWN = 30 * 24 * 3600
