@@ -171,7 +171,7 @@ def test_retry_and_cancel_conflicts(manager: TaskManager, worker: object) -> Non
     assert caught.value.details == {"state": "SUCCESS"}
 
 
-def test_cancel_queued_task_then_retry_it(manager: TaskManager) -> None:
+def test_cancel_queued_task_then_retry_it(manager: TaskManager, worker: object) -> None:
     record = manager.submit("claw.test.echo", {"text": "later"}, countdown=3600)
     cancelled = manager.cancel(record.id)
     assert cancelled.state is TaskState.REVOKED
@@ -180,6 +180,8 @@ def test_cancel_queued_task_then_retry_it(manager: TaskManager) -> None:
     retried = manager.retry(record.id)
     assert retried.state is TaskState.QUEUED
     assert retried.retry_of == record.id
+    assert manager.wait(retried.id, timeout=10).state is TaskState.SUCCESS  # runs now, not in an hour
+    assert manager.get(record.id).state is TaskState.REVOKED
 
 
 def test_stats_counts_runtimes_and_workers(manager: TaskManager, worker: object) -> None:
