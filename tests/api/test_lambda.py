@@ -156,23 +156,7 @@ bound = bool(CATALOG) and all(name in app.tasks for name in CATALOG)
 print(json.dumps({"banned": banned, "loaded": loaded, "bound": bound, "status": response["statusCode"],
                   "body": json.loads(response["body"])}))
 """
-    env = {
-        **os.environ,
-        "CLAW_REDIS_URL": settings.redis_url,
-        "CLAW_API_TOKENS": ",".join(entries),
-        "CLAW_API_AUTH_DISABLED": "false",
-        "PYTHONPATH": str(ROOT),
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(event)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = _in_fresh_process(script, event, settings, entries)
     assert outcome["banned"] == []
     assert outcome["loaded"] == []
     assert outcome["bound"]
@@ -193,22 +177,7 @@ import handlers.api
 response = handlers.api.handler(json.loads(sys.argv[1]), SimpleNamespace(aws_request_id="x"))
 print(json.dumps({"status": response["statusCode"], "body": json.loads(response["body"])}))
 """
-    env = {
-        **os.environ,
-        "CLAW_REDIS_URL": settings.redis_url,
-        "CLAW_API_TOKENS": ",".join(entries),
-        "PYTHONPATH": str(ROOT),
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(event)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    outcome = _in_fresh_process(script, event, settings, entries)
     assert outcome["status"] == 202, outcome
     record = registry.get(outcome["body"]["id"])
     assert record is not None
@@ -233,3 +202,25 @@ def test_scheduled_handlers_run_the_maintenance_functions(registry: Registry) ->
     assert stored is not None
     assert report == stored.model_dump(mode="json")
     assert report["status"] in {"ok", "degraded", "failing"}
+
+
+def _in_fresh_process(script: str, event: dict[str, Any], settings: Settings, entries: list[str]) -> dict[str, Any]:
+    """Run ``script`` (which prints one JSON line) in a new interpreter with ``event`` as its argument."""
+    env = {
+        **os.environ,
+        "CLAW_REDIS_URL": settings.redis_url,
+        "CLAW_API_TOKENS": ",".join(entries),
+        "CLAW_API_AUTH_DISABLED": "false",
+        "PYTHONPATH": str(ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(event)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    outcome: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return outcome
