@@ -26,9 +26,9 @@ import ipywidgets as widgets
 from claw_lab.manager import Manager
 from claw_lab.priority import MAX_PRIORITY
 from claw_lab.tasks.catalog import QUEUES
-from claw_lab.widgets.connect import default_manager
+from claw_lab.widgets.connection import default_manager
 from claw_lab.widgets.feed import EventFeed
-from claw_lab.widgets.follow import FollowPanel
+from claw_lab.widgets.follow_panel import FollowPanel
 from claw_lab.widgets.form import FormField, InvalidInput, build_fields
 from claw_lab.widgets.render import Panel, error_html, status_html
 from claw_lab.widgets.state import FollowModel, SubmitModel

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from claw_lab.celery_app import create_celery_app
-from claw_lab.connections import redis_client
 from claw_lab.manager import Manager, TaskManager
 from claw_lab.models import TaskEvent, TaskState
 from claw_lab.redis_server import RedisServer
 from claw_lab.registry import Registry
-from claw_lab.settings import Settings
 from claw_lab.transitions import Transition
 from claw_lab.widgets.feed import EventFeed, FeedListener, FeedState, FeedStatus
 from tests.support.widgets import eventually
@@ -100,20 +96,6 @@ def test_unsubscribed_listener_hears_nothing_more(manager: Manager, feed: EventF
     eventually(lambda: staying.saw(record.id, TaskState.QUEUED))
     assert not leaving.saw(record.id, TaskState.QUEUED)
     assert feed.subscribers == [staying]
-
-
-@pytest.fixture
-def own_redis(settings: Settings) -> Iterator[tuple[RedisServer, TaskManager]]:
-    """A TaskManager on a Redis of its own, which the test may stop and restart."""
-    server = RedisServer().start()
-    private = settings.model_copy(update={"redis_url": server.url})
-    manager = TaskManager(
-        private, app=create_celery_app(lambda: private), registry=Registry(redis_client(private), private)
-    )
-    try:
-        yield server, manager
-    finally:
-        server.stop()
 
 
 def test_feed_reconnects_after_redis_restarts_and_reloads(
