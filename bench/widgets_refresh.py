@@ -86,7 +86,10 @@ def refresh(count: int, samples: int) -> None:
         [
             ("tasks", f"{count:,} (filled in {filled:.0f} s)"),
             ("baseline: list + stats", f"p50 {percentile(bare, 50) * 1e3:.2f} ms  p99 {base * 1e3:.2f} ms"),
-            ("  of which list", f"p50 {percentile(listed, 50) * 1e3:.2f} ms  p99 {percentile(listed, 99) * 1e3:.2f} ms"),
+            (
+                "  of which list",
+                f"p50 {percentile(listed, 50) * 1e3:.2f} ms  p99 {percentile(listed, 99) * 1e3:.2f} ms",
+            ),
             (
                 "refresh (page + counters + render)",
                 f"p50 {percentile(wall, 50) * 1e3:.2f} ms  p99 {percentile(wall, 99) * 1e3:.2f} ms"
