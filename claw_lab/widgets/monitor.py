@@ -189,12 +189,6 @@ class TaskMonitor(Panel):
         self.model.select(list(task_ids))
         self._rerender()
 
-    def close(self) -> None:
-        """Unsubscribe from the feed and close the widgets."""
-        for row in self._rows:
-            row.close()
-        super().close()
-
     # --- rendering ---------------------------------------------------------------------------------
     def render(self) -> None:
         model = self.model

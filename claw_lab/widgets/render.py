@@ -65,8 +65,17 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is not typed
         self.model.open()
 
     def close(self) -> None:
-        """Unsubscribe from the feed and close the widgets."""
+        """Unsubscribe from the feed and close every widget of the panel."""
         self.model.close()
-        for child in self.children:
-            child.close()
+        for widget in _descendants(self):
+            widget.close()
         super().close()
+
+
+def _descendants(box: widgets.Box) -> list[widgets.Widget]:
+    found: list[widgets.Widget] = []
+    for child in box.children:
+        if isinstance(child, widgets.Box) and not isinstance(child, Panel):
+            found += _descendants(child)
+        found.append(child)
+    return found

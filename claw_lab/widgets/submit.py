@@ -146,12 +146,6 @@ class SubmitPanel(Panel):
             idempotency_key=self.idempotency_key.value.strip() or None,
         )
 
-    def close(self) -> None:
-        """Unsubscribe this panel and the task it follows."""
-        if self.followed is not None:
-            self.followed.close()
-        super().close()
-
     # --- rendering -----------------------------------------------------------------------------------
     def render(self) -> None:
         model = self.model
