@@ -52,6 +52,10 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is not typed
         self._render_lock = threading.RLock()
         model.observe(self._rerender)
 
+    def __repr__(self) -> str:
+        # Short and stable: the text an output notebook (papermill, nbval) keeps for the panel.
+        return f"{type(self).__name__}()"
+
     def _rerender(self) -> None:
         with self._render_lock:
             self.render()

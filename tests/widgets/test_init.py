@@ -77,3 +77,15 @@ def test_connect_finds_the_redis_of_a_running_stack(tmp_path: Path) -> None:
     (tmp_path / ".claw" / STATE_FILE).write_text(state.model_dump_json())
     script = "from claw_lab.widgets import connect; print(connect().settings.redis_url)"
     assert _python(script, cwd=tmp_path, CLAW_REDIS_URL="") == "redis://127.0.0.1:6399/0"
+
+
+def test_a_panel_reads_shortly_as_text(registry: object) -> None:
+    from claw_lab.manager import TaskManager
+    from claw_lab.widgets import TaskMonitor
+
+    monitor = TaskMonitor(TaskManager.default())
+    try:
+        assert repr(monitor) == "TaskMonitor()"
+    finally:
+        monitor.close()
+        monitor.model.feed.close()
