@@ -185,22 +185,11 @@ class TaskManager:
             if existing is not None:
                 return self._await_record(existing)
         try:
-            submitted_ms = round(time.time() * 1000)
-            self._publish(spec, task_id, payload, queue, priority, countdown, {"claw_submitted_ms": submitted_ms})
+            return self._publish(spec, task_id, payload, queue, priority, countdown)
         except BackendUnavailable:
             if idempotency_key is not None:
                 self._release_quietly(idempotency_key, task_id)
             raise
-        # What the publish hook just recorded, without reading it back.
-        return TaskRecord(
-            id=task_id,
-            name=name,
-            state=TaskState.QUEUED,
-            queue=queue or spec.queue,
-            priority=self.settings.default_priority if priority is None else priority,
-            kwargs=payload,
-            submitted_at=datetime.fromtimestamp(submitted_ms / 1000, UTC),
-        )
 
     def _publish(
         self,
@@ -210,9 +199,18 @@ class TaskManager:
         queue: str | None,
         priority: int | None,
         countdown: float | None,
-        headers: dict[str, object] | None,
-    ) -> None:
+        retry_of: str | None = None,
+    ) -> TaskRecord:
+        """Send the message and return the QUEUED record its publish hook wrote, without reading it back.
+
+        The ``claw_submitted_ms`` header marks a manager's publish: the hook writes its record
+        at once, even inside a running task where other publishes are batched.
+        """
         level = self.settings.default_priority if priority is None else priority
+        submitted_ms = round(time.time() * 1000)
+        headers: dict[str, object] = {"claw_submitted_ms": submitted_ms}
+        if retry_of is not None:
+            headers["claw_retry_of"] = retry_of
         self._backend(
             lambda: self.app.send_task(
                 spec.name,
@@ -223,6 +221,16 @@ class TaskManager:
                 countdown=countdown,
                 headers=headers,
             )
+        )
+        return TaskRecord(
+            id=task_id,
+            name=spec.name,
+            state=TaskState.QUEUED,
+            queue=queue or spec.queue,
+            priority=level,
+            kwargs=payload,
+            submitted_at=datetime.fromtimestamp(submitted_ms / 1000, UTC),
+            retry_of=retry_of,
         )
 
     def _release_quietly(self, key: str, task_id: str) -> None:
@@ -386,14 +394,11 @@ class TaskManager:
         if not self._backend(lambda: self.registry.set_field(task_id, "retried_by", new_id)):
             raise TaskStateConflict(f"task {task_id} is being retried by another caller")
         try:
-            self._publish(
-                spec, new_id, payload, record.queue, record.priority, None, headers={"claw_retry_of": task_id}
-            )
+            return self._publish(spec, new_id, payload, record.queue, record.priority, None, retry_of=task_id)
         except BackendUnavailable:
             with contextlib.suppress(*_BACKEND_ERRORS):
                 self.registry.clear_field(task_id, "retried_by")
             raise
-        return self.get(new_id)
 
     # --- workers ---------------------------------------------------------------------------------
     def workers(self, *, live: bool = False, timeout: float = 1.0) -> builtins.list[WorkerInfo]:

@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     # --- Jobs: notifications ---------------------------------------------------------
     webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
     webhook_timeout: float = Field(10.0, gt=0)
+    webhook_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="CIDRs, addresses or host names webhooks may reach though not public"
+    )
     smtp_host: str = "localhost"
     smtp_port: int = Field(587, ge=1, le=65535)
     smtp_username: str | None = None
@@ -146,11 +149,19 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("task_modules", "api_tokens", mode="before")
+    @field_validator("task_modules", "api_tokens", "webhook_allow", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_allow")
+    @classmethod
+    def _allow_entries(cls, value: list[str]) -> list[str]:
+        from claw_lab.egress import parse_allow
+
+        parse_allow(value)
         return value
 
     @field_validator("redis_url")

@@ -187,10 +187,10 @@ class TrackingHooks:
         encoded = json.dumps(kwargs, separators=(",", ":")) if kwargs is not None else None
         if encoded is not None and len(encoded.encode()) > self.settings().max_kwargs_bytes:
             encoded = None
-        stamped = headers.get("claw_submitted_ms")  # set by TaskManager.submit, which returns that time
+        stamped = headers.get("claw_submitted_ms")  # set by TaskManager.submit and .retry, which return that time
         now = int(stamped) / 1000 if stamped and not retries else time.time()
-        # Outside a running task (a submit) the record must exist when the call returns;
-        # inside one (retries, sub-tasks) the worker's flusher may batch it.
+        # A manager's publish (stamped) or any publish outside a running task must be
+        # recorded when the call returns; inside a task (retries, sub-tasks) the flusher may batch it.
         self.tracker.emit(
             Transition(
                 task_id,
@@ -206,7 +206,7 @@ class TrackingHooks:
                     "retry_of": headers.get("claw_retry_of"),
                 },
             ),
-            now=self.app.current_worker_task is None,
+            now=bool(stamped and not retries) or self.app.current_worker_task is None,
         )
 
     # --- worker side ---------------------------------------------------------------------

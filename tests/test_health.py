@@ -55,6 +55,40 @@ def test_task_of_a_killed_worker_is_marked_lost_and_rerun_once(
         assert manager.wait(rerun.id, timeout=30).state is TaskState.SUCCESS, rescuer.output()
 
 
+@pytest.mark.subprocess
+def test_the_health_task_on_a_worker_reports_the_lost_task_it_reran(
+    manager: TaskManager, registry: Registry, tmp_path: Path
+) -> None:
+    long_ago = time.time() - 3600
+    task_id = str(uuid.uuid4())
+    init = {"name": "claw.test.nap", "queue": "ai", "kwargs": '{"seconds":0}', "submitted_at": long_ago}
+    registry.apply(
+        [
+            Transition(task_id, TaskState.QUEUED, at=long_ago, init=init),
+            Transition(
+                task_id,
+                TaskState.STARTED,
+                at=long_ago,
+                init=init,
+                set={"worker": "gone@nowhere", "started_at": long_ago},
+            ),
+        ]
+    )
+    with celery_worker(registry, tmp_path, queues="maintenance,ai") as checker:
+        check = manager.submit("claw.maintenance.check_task_health", {})
+        report = manager.result(check.id, timeout=30)
+        assert report["lost"] == [task_id]
+        rerun_id = report["requeued"][task_id]
+        assert manager.wait(rerun_id, timeout=30).state is TaskState.SUCCESS, checker.output()
+    assert "TaskNotFound" not in checker.output()
+    assert "could not re-run" not in checker.output()
+    assert manager.get(rerun_id).retry_of == task_id
+    assert manager.get(task_id).retried_by == rerun_id
+    finding = _finding(manager.registry.health(), "lost_tasks")
+    assert finding.details == {"lost": [task_id], "requeued": {task_id: rerun_id}}
+    assert "1 re-queued" in finding.message
+
+
 def test_waiting_messages_without_consumer_and_no_workers_fail(manager: TaskManager) -> None:
     manager.submit("claw.test.echo", {"text": "stranded"})
     report = check_health(manager, notify=False)

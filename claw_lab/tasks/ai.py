@@ -90,6 +90,12 @@ class SendNotification(BaseModel):
             raise ValueError("required for the webhook channel")
         if channel is not None and channel != "webhook" and value is not None:
             raise ValueError("only for the webhook channel")
+        if value is not None and value.host is not None:
+            from claw_lab.egress import EgressPolicy
+
+            refusal = EgressPolicy.from_settings(get_settings()).check_literal(value.host)
+            if refusal is not None:
+                raise ValueError(f"refused: {refusal}")
         return value
 
     @field_validator("to", mode="after")
