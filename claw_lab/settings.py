@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
     api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    api_tokens_file: Path | None = Field(
+        None, description="a file of more CLAW_API_TOKENS entries, re-read when it changes"
+    )
+    api_tokens_reload: float = Field(30.0, ge=0, description="seconds between checks of the tokens file; 0: never")
     api_auth_disabled: bool = False
     metrics_public: bool = True
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
