@@ -1,4 +1,4 @@
-"""Credentials in use: tokens never land in logs, bodies or Redis; one removed from the tokens file stops working live."""
+"""Credentials in use: tokens never reach logs, bodies or Redis; one removed from the tokens file stops working live."""
 
 from __future__ import annotations
 
