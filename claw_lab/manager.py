@@ -148,9 +148,19 @@ class TaskManager:
             return call()
         except Exception as exc:
             if _unreachable(exc):
+                from claw_lab.connections import connection_problem
+
+                problem = connection_problem(exc)
+                if problem is not None:
+                    raise BackendUnavailable(problem) from exc
                 raise BackendUnavailable(f"Redis or the broker is unreachable: {type(exc).__name__}") from exc
             # Celery's Redis result backend wraps a failed reconnect in a bare RuntimeError.
             if isinstance(exc, RuntimeError) and _unreachable(exc.__cause__):
+                from claw_lab.connections import connection_problem
+
+                problem = connection_problem(exc)
+                if problem is not None:
+                    raise BackendUnavailable(problem) from exc
                 raise BackendUnavailable(f"the result backend is unreachable: {type(exc.__cause__).__name__}") from exc
             raise
 

@@ -7,27 +7,22 @@ other workers.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import positive_data_acceptance
 
 from claw_lab.connections import redis_client
-from claw_lab.redis_server import RedisServer, free_port
+from claw_lab.redis_server import RedisServer
 from claw_lab.registry import Registry
 from claw_lab.settings import Settings
 from claw_lab.tokens import Role
-from tests.support.api import bearer, mint_role_tokens
-from tests.support.workers import ROOT, celery_worker
+from tests.support.api import api_process, bearer, mint_role_tokens
+from tests.support.workers import celery_worker
 
 EXAMPLES = 100
 FEW = {"/api/v1/workers/pool/restart": 4}  # each call waits for replies from named workers that do not exist
@@ -57,41 +52,8 @@ def api_under_test(
     own = settings.model_copy(update={"redis_url": own_redis.url})
     registry = Registry(redis_client(own), own)
     tmp = tmp_path_factory.mktemp("schemathesis")
-    port = free_port()
-    log = (tmp / "uvicorn.log").open("wb")
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "claw_lab.api:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    with celery_worker(registry, tmp, pool="solo", queues="schemathesis-idle", env=env):
-        server = subprocess.Popen(
-            command, cwd=ROOT, env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    httpx.get(f"{url}/openapi.json", timeout=5)
-                    break
-                except httpx.TransportError:
-                    assert server.poll() is None, (tmp / "uvicorn.log").read_text()
-                    assert time.monotonic() < deadline, (tmp / "uvicorn.log").read_text()
-                    time.sleep(0.1)
-            yield url, tokens[Role.ADMIN]
-        finally:
-            server.terminate()
-            server.wait(timeout=15)
-            log.close()
+    with celery_worker(registry, tmp, pool="solo", queues="schemathesis-idle", env=env), api_process(env, tmp) as url:
+        yield url, tokens[Role.ADMIN]
 
 
 def _tame(case: Any) -> Any:
