@@ -70,7 +70,7 @@ class SendNotification(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channel: Literal["webhook", "email", "log"] = "log"
-    subject: str = Field(min_length=1, max_length=200)
+    subject: str = Field(min_length=1, max_length=200, description="one line: it becomes the email's Subject header")
     message: str = Field(min_length=1, max_length=20_000)
     level: Literal["info", "warning", "error", "critical"] = "info"
     data: dict[str, JsonValue] = Field(default_factory=dict)
@@ -81,6 +81,13 @@ class SendNotification(BaseModel):
     to: list[EmailStr] | None = Field(
         None, min_length=1, max_length=50, validate_default=True, description="email recipients"
     )
+
+    @field_validator("subject")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(character in value for character in "\r\n\x00"):
+            raise ValueError("must be one line: no CR, LF or NUL (they would start new mail headers)")
+        return value
 
     @field_validator("url", mode="after")
     @classmethod
