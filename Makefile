@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= api,flower,dev,ai,knowledge
 
-.PHONY: install check lint typecheck test demo up bench clean
+.PHONY: install check lint typecheck test test-tools demo up bench clean
 
 install: $(VENV)/.installed
 
@@ -24,8 +24,16 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-test: install
+test: install test-tools
 	$(PY) -m pytest
+
+# Programs some tests drive (a real Prometheus scraping the API). Installed with apt when
+# missing and we are root; otherwise those tests skip and say why.
+test-tools:
+	@command -v prometheus >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1 || \
+		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || \
+		  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null; } || \
+		  echo 'could not install prometheus with apt: the Prometheus test will be skipped'; }
 
 demo: install
 	$(VENV)/bin/claw-lab demo

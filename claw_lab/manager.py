@@ -314,6 +314,10 @@ class TaskManager:
             elif kind == "n" and value:
                 task_name, _, state_name = rest.rpartition("|")
                 by_name.setdefault(task_name, {})[TaskState(state_name)] = value
+        finished_total: dict[str, dict[TaskState, int]] = {}
+        for key, value in snapshot.finished.items():
+            task_name, _, state_name = key.rpartition("|")
+            finished_total.setdefault(task_name, {})[TaskState(state_name)] = value
         queues, unacked = self._backend(lambda: self.broker.depths(list(QUEUES)))
         return TaskStats(
             total=sum(by_state.values()),
@@ -324,6 +328,8 @@ class TaskManager:
             queues=queues,
             unacked=unacked,
             workers=len(snapshot.workers),
+            finished_total=finished_total,
+            runtime_histograms=snapshot.histograms,
         )
 
     def events(self, cursor: str | None = None, *, wait: float = 0, limit: int = 100) -> EventPage:

@@ -286,9 +286,11 @@ class TrackingHooks:
             Transition(request.id, TaskState.RETRY, attempt=attempt + 1, init={"name": sender.name}, note=error)
         )
 
-    def revoked(self, sender: Task, request: Any = None, **_: Any) -> None:
+    def revoked(self, sender: Task, request: Any = None, expired: bool = False, **_: Any) -> None:
         if not self._ours(sender) or request is None:
             return
+        if not expired:
+            self._record_control_revoke(request.id)
         self._started.pop((request.id, int(request.retries or 0)), None)
         now = time.time()
         self.tracker.emit(
@@ -301,6 +303,14 @@ class TrackingHooks:
                 set={"finished_at": now},
             )
         )
+
+    def _record_control_revoke(self, task_id: str) -> None:
+        """Make a revoke this worker acted on a durable cancel now (one sent by ``celery control
+        revoke`` or Flower; claw_lab's own cancels already are, and are left alone)."""
+        try:
+            self.tracker.registry().record_revokes([task_id])
+        except Exception:  # the heartbeat records it from the worker's revoked set on its next tick
+            logger.warning("could not record the revoke of %s yet", task_id, exc_info=True)
 
     def _error_fields(self, exception: BaseException, einfo: Any) -> dict[str, object]:
         if einfo is not None and getattr(einfo, "traceback", None):
