@@ -2,9 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= api,flower,dev,ai,knowledge
+EXTRAS ?= api,flower,notebook,dev,ai,knowledge
 
-.PHONY: install check lint typecheck test demo up bench clean
+.PHONY: install browser-deps check lint typecheck test demo up bench clean
 
 install: $(VENV)/.installed
 
@@ -24,8 +24,16 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-test: install
+test: install browser-deps
 	$(PY) -m pytest
+
+# The browser tests drive Debian's chromium (Playwright cannot download its own here).
+CHROMIUM ?= /usr/bin/chromium
+browser-deps:
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "$(CHROMIUM) is missing and installing it needs root (apt-get install chromium): the browser tests will be skipped"; fi
 
 demo: install
 	$(VENV)/bin/claw-lab demo
