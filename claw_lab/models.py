@@ -138,6 +138,15 @@ class TaskStats(_Frozen):
     )
 
 
+class MinuteCounts(_Frozen):
+    """Tasks submitted, succeeded and failed during one minute (for throughput over the last hour)."""
+
+    minute: datetime = Field(description="start of the minute")
+    submitted: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
 class WorkerInfo(_Frozen):
     """A worker as its last heartbeat described it, optionally confirmed by a live ping."""
 

@@ -189,6 +189,16 @@ class Registry:
                 totals[state] = totals.get(state, 0) + int(count)
         return totals
 
+    def minute_counts(self, minutes: int, now: float | None = None) -> builtins.list[tuple[int, dict[str, int]]]:
+        """Per-minute transitions into QUEUED, SUCCESS and FAILURE, oldest first: (minute, counts)."""
+        now = time.time() if now is None else now
+        minute = int(now // 60)
+        buckets = self._minutes(minutes, now)
+        return [
+            (minute - offset, {state: int(count) for state, count in bucket.items()})
+            for offset, bucket in reversed(list(enumerate(buckets)))
+        ]
+
     def _minutes(self, minutes: int, now: float) -> builtins.list[dict[str, str]]:
         minute = int(now // 60)
         pipe = self.client.pipeline(transaction=False)

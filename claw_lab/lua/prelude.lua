@@ -7,7 +7,7 @@
 --   <P>:d:<index>          zset   the non-empty buckets of an index (member = score = bucket)
 --   <P>:clock              zset   bucket -> time of its first record, for time windows
 --   <P>:counts             hash   s|STATE, n|NAME|STATE and q|QUEUE counters
---   <P>:m:<minute>         hash   per-minute transition counts (for rates), expiring
+--   <P>:m:<minute>         hash   per-minute transition counts (rates, last hour), expiring
 --   <P>:rt:<name>          list   most recent runtimes of a task name
 --   <P>:events             stream lifecycle events, capped
 --   <P>:revoked            zset   durable cancels, score = time of the cancel
@@ -59,7 +59,7 @@ local function count_minute(state, at)
   if not RATED[state] then return end
   local minute_key = P .. ':m:' .. math.floor(tonumber(at) / 60000)
   if redis.call('HINCRBY', minute_key, state, 1) == 1 then
-    redis.call('EXPIRE', minute_key, 1200)
+    redis.call('EXPIRE', minute_key, 3900)
   end
 end
 
