@@ -31,6 +31,7 @@ from claw_lab.models import (
     ControlReport,
     EventPage,
     HealthReport,
+    MinuteCounts,
     TaskPage,
     TaskRecord,
     TaskState,
@@ -44,6 +45,7 @@ from claw_lab.settings import Settings
 from claw_lab.tasks.catalog import CATALOG, QUEUES, TaskSpec, load_task_modules
 from claw_lab.validation import (
     MAX_PAGE,
+    THROUGHPUT_MINUTES,
     check_task_id,
     decode_cursor,
     encode_cursor,
@@ -91,6 +93,7 @@ class Manager(Protocol):
         cursor: str | None = None,
     ) -> TaskPage: ...
     def stats(self) -> TaskStats: ...
+    def throughput(self, minutes: int = 60) -> builtins.list[MinuteCounts]: ...
     def cancel(self, task_id: str, *, terminate: bool = False) -> TaskRecord: ...
     def retry(self, task_id: str) -> TaskRecord: ...
     def workers(self, *, live: bool = False) -> builtins.list[WorkerInfo]: ...
@@ -314,6 +317,10 @@ class TaskManager:
             elif kind == "n" and value:
                 task_name, _, state_name = rest.rpartition("|")
                 by_name.setdefault(task_name, {})[TaskState(state_name)] = value
+        finished_total: dict[str, dict[TaskState, int]] = {}
+        for key, value in snapshot.finished.items():
+            task_name, _, state_name = key.rpartition("|")
+            finished_total.setdefault(task_name, {})[TaskState(state_name)] = value
         queues, unacked = self._backend(lambda: self.broker.depths(list(QUEUES)))
         return TaskStats(
             total=sum(by_state.values()),
@@ -324,7 +331,24 @@ class TaskManager:
             queues=queues,
             unacked=unacked,
             workers=len(snapshot.workers),
+            finished_total=finished_total,
+            runtime_histograms=snapshot.histograms,
         )
+
+    def throughput(self, minutes: int = 60) -> builtins.list[MinuteCounts]:
+        """Tasks submitted, succeeded and failed per minute over the last ``minutes``, oldest first."""
+        if not 1 <= minutes <= THROUGHPUT_MINUTES:
+            raise invalid("minutes", f"must be from 1 to {THROUGHPUT_MINUTES}")
+        buckets = self._backend(lambda: self.registry.minute_counts(minutes))
+        return [
+            MinuteCounts(
+                minute=datetime.fromtimestamp(minute * 60, UTC),
+                submitted=counts.get("QUEUED", 0),
+                succeeded=counts.get("SUCCESS", 0),
+                failed=counts.get("FAILURE", 0),
+            )
+            for minute, counts in buckets
+        ]
 
     def events(self, cursor: str | None = None, *, wait: float = 0, limit: int = 100) -> EventPage:
         """Lifecycle events after ``cursor`` (None: from now on), waiting up to ``wait`` seconds for one."""

@@ -103,6 +103,14 @@ class RuntimeStats(_Frozen):
     max: float
 
 
+class RuntimeHistogram(_Frozen):
+    """How long one task's runs took, as cumulative buckets since the registry began."""
+
+    buckets: dict[str, int] = Field(description="upper bound in seconds ('+Inf' last) -> runs that took at most that")
+    sum: float = Field(description="seconds of all the runs counted")
+    count: int
+
+
 class QueueDepth(_Frozen):
     """Messages waiting in one broker queue, split by priority level."""
 
@@ -122,6 +130,21 @@ class TaskStats(_Frozen):
     queues: list[QueueDepth]
     unacked: int
     workers: int
+    finished_total: dict[str, dict[TaskState, int]] = Field(
+        default_factory=dict, description="tasks finished by name and state, ever (retention does not lower it)"
+    )
+    runtime_histograms: dict[str, RuntimeHistogram] = Field(
+        default_factory=dict, description="runtime histogram of each task name, ever"
+    )
+
+
+class MinuteCounts(_Frozen):
+    """Tasks submitted, succeeded and failed during one minute (for throughput over the last hour)."""
+
+    minute: datetime = Field(description="start of the minute")
+    submitted: int = 0
+    succeeded: int = 0
+    failed: int = 0
 
 
 class WorkerInfo(_Frozen):

@@ -74,6 +74,7 @@ class Settings(BaseSettings):
     health_queue_depth_max: int = Field(1000, ge=1)
     health_failure_rate_max: float = Field(0.25, gt=0, le=1)
     health_failure_min_samples: int = Field(20, ge=1)
+    health_queued_grace: float = Field(300.0, ge=1)
     result_cleanup_max_keys: int = Field(100_000, ge=100)
 
     # --- API -------------------------------------------------------------------------

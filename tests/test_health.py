@@ -13,7 +13,7 @@ from claw_lab.manager import TaskManager
 from claw_lab.models import HealthStatus, TaskState
 from claw_lab.registry import Registry
 from claw_lab.transitions import Transition
-from tests.support.workers import celery_worker
+from tests.support.workers import celery_command, celery_worker, wait_for
 
 
 def _finding(report, check: str):  # type: ignore[no-untyped-def]
@@ -87,6 +87,37 @@ def test_the_health_task_on_a_worker_reports_the_lost_task_it_reran(
     finding = _finding(manager.registry.health(), "lost_tasks")
     assert finding.details == {"lost": [task_id], "requeued": {task_id: rerun_id}}
     assert "1 re-queued" in finding.message
+
+
+@pytest.mark.subprocess
+def test_purged_tasks_are_found_lost_and_can_be_retried(
+    manager: TaskManager, registry: Registry, tmp_path: Path
+) -> None:
+    with celery_worker(registry, tmp_path, queues="ai") as holder:
+        scheduled = manager.submit("claw.test.echo", {"text": "later"}, countdown=3600)
+        wait_for(lambda: manager.stats().unacked == 1, 20, "the worker to hold the scheduled task")
+        purged = [manager.submit("claw.test.fail", {"message": f"p{i}"}) for i in range(2)]  # nobody consumes
+        assert "Purged 2 messages" in celery_command("purge", "-f"), holder.output()
+        waiting = manager.submit("claw.test.fail", {"message": "after the purge"})
+
+        assert check_health(manager, notify=False).lost == []  # within the grace period
+        later = time.time() + manager.settings.health_queued_grace + 1
+        report = check_health(manager, now=later, notify=False)
+
+    assert sorted(report.lost) == sorted(record.id for record in purged)
+    finding = _finding(report, "vanished_messages")
+    assert finding.status is HealthStatus.DEGRADED
+    assert sorted(finding.details["lost"]) == sorted(report.lost)
+    for record in purged:
+        lost = manager.get(record.id)
+        assert lost.state is TaskState.LOST
+        assert lost.error is not None
+        assert lost.error.type == "MessageLost"
+    assert manager.get(scheduled.id).state is TaskState.QUEUED  # unacked with the worker: still there
+    assert manager.get(waiting.id).state is TaskState.QUEUED  # in its queue
+    rerun = manager.retry(purged[0].id)
+    assert rerun.retry_of == purged[0].id
+    assert check_health(manager, now=later, notify=False).lost == []  # found once
 
 
 def test_waiting_messages_without_consumer_and_no_workers_fail(manager: TaskManager) -> None:
