@@ -306,6 +306,7 @@ class TaskManager:
             queues=queues,
             unacked=unacked,
             workers=len(snapshot.workers),
+            dead_letters=snapshot.dead_letters,
         )
 
     def events(self, cursor: str | None = None, *, wait: float = 0, limit: int = 100) -> EventPage:

@@ -122,6 +122,7 @@ class TaskStats(_Frozen):
     queues: list[QueueDepth]
     unacked: int
     workers: int
+    dead_letters: int = Field(0, description="undecodable broker messages set aside since the registry began")
 
 
 class WorkerInfo(_Frozen):
@@ -185,6 +186,16 @@ class HealthStatus(StrEnum):
     OK = "ok"
     DEGRADED = "degraded"
     FAILING = "failing"
+
+
+class DeadLetter(_Frozen):
+    """A broker message no worker could decode, set aside with where and when it was found."""
+
+    queue: str
+    at: datetime
+    reason: str
+    size: int = Field(description="bytes of the whole message")
+    body: str = Field(description="the message bytes (at most CLAW_DEAD_LETTER_BODY_BYTES), base64")
 
 
 class HealthFinding(_Frozen):

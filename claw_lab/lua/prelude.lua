@@ -11,6 +11,8 @@
 --   <P>:rt:<name>          list   most recent runtimes of a task name
 --   <P>:events             stream lifecycle events, capped
 --   <P>:revoked            zset   durable cancels, score = time of the cancel
+--   <P>:dead               list   undecodable broker messages set aside (JSON, newest first), capped
+--   <P>:dead:n             string how many messages were ever set aside
 --
 -- Times (ts, tb, tf, event times, scores of clock and revoked) are integer milliseconds.
 -- Indexes are "all", "s:<STATE>", "n:<NAME>" and "q:<QUEUE>". Buckets hold at most BUCKET

@@ -35,3 +35,10 @@ def test_metrics_follow_the_registry(client: TestClient, manager: TaskManager, w
         (("queue", queue),) for queue in ("ai", "knowledge", "notifications", "maintenance")
     }
     assert ("claw_unacked_messages", ()) in samples
+
+
+def test_metrics_and_stats_count_dead_letters(client: TestClient, manager: TaskManager, viewer: dict[str, str]) -> None:
+    for _ in range(2):
+        manager.registry.dead_letter("knowledge", b"\xff not a message", "not JSON: test")
+    assert _samples(client.get("/api/v1/metrics").text)[("claw_dead_letters_total", ())] == 2
+    assert client.get("/api/v1/tasks/stats", headers=viewer).json()["dead_letters"] == 2
