@@ -51,6 +51,8 @@ def check_health(
         )
     )
     findings.append(_beat(manager, now))
+    previous = manager.registry.health()
+    findings.append(_dead_letters(manager, stats.dead_letters, previous))
     status = max((f.status for f in findings), key=_SEVERITY.__getitem__)
     report = HealthReport(
         status=status,
@@ -59,7 +61,6 @@ def check_health(
         lost=lost + vanished,
         requeued=requeued,
     )
-    previous = manager.registry.health()
     changed = previous.status != status if previous else status is not HealthStatus.OK
     if notify and changed:
         report = report.model_copy(update={"notified": _alert(manager, report, previous)})
@@ -184,6 +185,27 @@ def _recover_vanished(manager: TaskManager, now: float) -> tuple[list[str], Heal
     message = f"{len(lost)} waiting task(s) had no message left in the broker (purged?); marked LOST, retry them"
     return lost, HealthFinding(
         check="vanished_messages", status=HealthStatus.DEGRADED, message=message, details={"lost": lost}
+    )
+
+
+def _dead_letters(manager: TaskManager, count: int, previous: HealthReport | None) -> HealthFinding:
+    """Degraded while undecodable messages arrived since the previous check."""
+    findings = previous.findings if previous else []
+    before = next((f.details.get("count", 0) for f in findings if f.check == "dead_letters"), 0)
+    new = max(0, count - int(before))
+    if not new:
+        message = f"no new undecodable message ({count} set aside in all)" if count else "no undecodable message"
+        return HealthFinding(check="dead_letters", status=HealthStatus.OK, message=message, details={"count": count})
+    newest = manager.registry.dead_letters(limit=min(new, 10))
+    return HealthFinding(
+        check="dead_letters",
+        status=HealthStatus.DEGRADED,
+        message=f"{new} undecodable message(s) set aside since the last check ({count} in all)",
+        details={
+            "count": count,
+            "new": new,
+            "newest": [{"queue": d.queue, "at": d.at.isoformat(), "reason": d.reason} for d in newest],
+        },
     )
 
 

@@ -333,6 +333,7 @@ class TaskManager:
             workers=len(snapshot.workers),
             finished_total=finished_total,
             runtime_histograms=snapshot.histograms,
+            dead_letters=snapshot.dead_letters,
         )
 
     def throughput(self, minutes: int = 60) -> builtins.list[MinuteCounts]:

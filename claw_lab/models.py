@@ -160,15 +160,7 @@ class TaskStats(_Frozen):
     runtime_histograms: dict[str, RuntimeHistogram] = Field(
         default_factory=dict, description="runtime histogram of each task name, ever"
     )
-
-
-class MinuteCounts(_Frozen):
-    """Tasks submitted, succeeded and failed during one minute (for throughput over the last hour)."""
-
-    minute: datetime = Field(description="start of the minute")
-    submitted: int = 0
-    succeeded: int = 0
-    failed: int = 0
+    dead_letters: int = Field(0, description="undecodable broker messages set aside since the registry began")
 
     def __repr__(self) -> str:
         from claw_lab.display import stats_text
@@ -181,6 +173,15 @@ class MinuteCounts(_Frozen):
         from claw_lab.display import stats_html
 
         return stats_html(self)
+
+
+class MinuteCounts(_Frozen):
+    """Tasks submitted, succeeded and failed during one minute (for throughput over the last hour)."""
+
+    minute: datetime = Field(description="start of the minute")
+    submitted: int = 0
+    succeeded: int = 0
+    failed: int = 0
 
 
 class WorkerInfo(_Frozen):
@@ -244,6 +245,16 @@ class HealthStatus(StrEnum):
     OK = "ok"
     DEGRADED = "degraded"
     FAILING = "failing"
+
+
+class DeadLetter(_Frozen):
+    """A broker message no worker could decode, set aside with where and when it was found."""
+
+    queue: str
+    at: datetime
+    reason: str
+    size: int = Field(description="bytes of the whole message")
+    body: str = Field(description="the message bytes (at most CLAW_DEAD_LETTER_BODY_BYTES), base64")
 
 
 class HealthFinding(_Frozen):

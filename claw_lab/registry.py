@@ -6,6 +6,7 @@ the key layout; the layout itself is described at the top of ``lua/prelude.lua``
 
 from __future__ import annotations
 
+import base64
 import builtins
 import json
 import statistics
@@ -20,6 +21,7 @@ import redis
 from redis.lock import Lock
 
 from claw_lab.models import (
+    DeadLetter,
     HealthReport,
     Progress,
     RuntimeHistogram,
@@ -214,9 +216,10 @@ class Registry:
         pipe.hgetall(self._key("counts"))
         pipe.hgetall(self._key("fin"))
         pipe.zrange(self._key("workers"), 0, -1)
+        pipe.get(self._key("dead", "n"))
         for offset in range(15):
             pipe.hgetall(self._key("m", minute - offset))
-        raw_counts, raw_finished, hostnames, *per_minute = pipe.execute()
+        raw_counts, raw_finished, hostnames, dead_letters, *per_minute = pipe.execute()
         counts = {key: int(value) for key, value in raw_counts.items()}
         finished = {key: int(value) for key, value in raw_finished.items()}
         names = sorted({key[2:].rpartition("|")[0] for key, value in counts.items() if key.startswith("n|") and value})
@@ -239,6 +242,7 @@ class Registry:
             workers=self._live_workers(hostnames, beats),
             finished=finished,
             histograms={name: _histogram(raw) for name, raw in zip(histogram_names, histograms, strict=True) if raw},
+            dead_letters=int(dead_letters or 0),
         )
 
     def events(self, cursor: str, count: int, block_ms: int | None = None) -> tuple[builtins.list[TaskEvent], str]:
@@ -281,6 +285,32 @@ class Registry:
                 break
         self.client.zremrangebyscore(self._key("revoked"), "-inf", cutoff)
         return removed
+
+    # --- dead letters ------------------------------------------------------------------------
+    def dead_letter(self, queue: str, message: bytes, reason: str, now: float | None = None) -> None:
+        """Set aside a broker message no worker could decode (the newest ``CLAW_DEAD_LETTERS_MAX`` are kept)."""
+        kept = message[: self.settings.dead_letter_body_bytes]
+        entry = {
+            "queue": queue,
+            "at": ms(time.time() if now is None else now),
+            "reason": reason[:500],
+            "size": len(message),
+            "body": base64.b64encode(kept).decode(),
+        }
+        pipe = self.client.pipeline(transaction=True)
+        pipe.lpush(self._key("dead"), json.dumps(entry))
+        pipe.ltrim(self._key("dead"), 0, self.settings.dead_letters_max - 1)
+        pipe.incr(self._key("dead", "n"))
+        pipe.execute()
+
+    def dead_letters(self, limit: int = 50) -> builtins.list[DeadLetter]:
+        """The newest dead letters first."""
+        rows = cast(list[str], self.client.lrange(self._key("dead"), 0, limit - 1))
+        return [DeadLetter(**{**entry, "at": _time(str(entry["at"]))}) for entry in (json.loads(row) for row in rows)]
+
+    def dead_letter_count(self) -> int:
+        """How many messages were ever set aside (the list itself keeps only the newest)."""
+        return int(cast(str | None, self.client.get(self._key("dead", "n"))) or 0)
 
     # --- health -----------------------------------------------------------------------------
     def save_health(self, report: HealthReport) -> HealthReport | None:
@@ -353,6 +383,7 @@ class Snapshot:
     workers: list[WorkerInfo]
     finished: dict[str, int]
     histograms: dict[str, RuntimeHistogram]
+    dead_letters: int = 0
 
 
 def _rates(per_minute: Sequence[Mapping[str, str]], now: float, windows: tuple[int, ...]) -> dict[str, float]:

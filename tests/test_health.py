@@ -172,3 +172,17 @@ def test_health_task_runs_through_a_worker(manager: TaskManager, worker: object)
     stored = manager.registry.health()
     assert stored is not None
     assert _finding(stored, "workers").status is HealthStatus.OK
+
+
+def test_dead_letters_degrade_until_the_next_check(manager: TaskManager, registry: Registry, worker: object) -> None:
+    assert next(f for f in check_health(manager).findings if f.check == "dead_letters").status is HealthStatus.OK
+    registry.dead_letter("ai", b"\x00garbage", "not JSON: test")
+    report = check_health(manager)
+    finding = next(f for f in report.findings if f.check == "dead_letters")
+    assert finding.status is HealthStatus.DEGRADED
+    assert finding.details["new"] == 1
+    assert finding.details["newest"][0]["queue"] == "ai"
+    assert report.status is HealthStatus.DEGRADED
+    again = next(f for f in check_health(manager).findings if f.check == "dead_letters")
+    assert again.status is HealthStatus.OK
+    assert "1 set aside in all" in again.message

@@ -14,6 +14,8 @@
 --   <P>:h:<name>           hash   runtime histogram of a task name: one count per bucket
 --                                 (field = its upper bound, not cumulative) and 'sum'
 --   <P>:fin                hash   NAME|STATE -> tasks that finished so; never decremented
+--   <P>:dead               list   undecodable broker messages set aside (JSON, newest first), capped
+--   <P>:dead:n             string how many messages were ever set aside
 --
 -- Times (ts, tb, tf, event times, scores of clock and revoked) are integer milliseconds.
 -- Indexes are "all", "s:<STATE>", "n:<NAME>" and "q:<QUEUE>". Buckets hold at most BUCKET
