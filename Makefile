@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= api,flower,dev,ai,knowledge
+EXTRAS ?= api,flower,dev,ai,knowledge,runbooks
 
 .PHONY: install check lint typecheck test demo up bench clean
 
