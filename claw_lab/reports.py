@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from claw_lab.manager import Manager
 
 _GLOB = set("*?[")
+VEGA_LITE = "application/vnd.vegalite.v5+json"
 
 
 class Table:
@@ -57,17 +58,34 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+class StaticChart:
+    """An Altair chart shown as Vega-Lite JSON (the notebook renders it, no widget or script needed) and as text."""
+
+    def __init__(self, chart: Any, fallback: Table) -> None:
+        self.chart = chart
+        self.fallback = fallback
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        # The Vega-Lite 5 MIME type is the one JupyterLab renders by itself (and nbformat accepts as JSON).
+        spec = {**self.chart.to_dict(), "$schema": "https://vega.github.io/schema/vega-lite/v5.json"}
+        return {VEGA_LITE: spec, "text/plain": repr(self.fallback)}
+
+    def __repr__(self) -> str:
+        return repr(self.fallback)
+
+
 def bar_chart(rows: Sequence[dict[str, Any]], x: str, y: str, *, color: str | None = None, title: str = "") -> Any:
-    """A static bar chart of ``rows`` (Altair's Vega-Lite output), or a `Table` when Altair is not installed."""
+    """A static bar chart of ``rows`` (Vega-Lite through Altair), or a `Table` when Altair is not installed."""
+    table = Table(rows, [c for c in (x, color, y) if c], title)
     try:
         import altair as alt
     except ImportError:
-        return Table(rows, [c for c in (x, color, y) if c], title)
+        return table
     encoding: dict[str, Any] = {"x": alt.X(f"{x}:N", sort=None), "y": alt.Y(f"{y}:Q")}
     if color:
         encoding["color"] = alt.Color(f"{color}:N")
     data = alt.Data(values=list(rows))  # type: ignore[no-untyped-call]
-    return alt.Chart(data, title=title).mark_bar().encode(**encoding).properties(width=420)
+    return StaticChart(alt.Chart(data, title=title).mark_bar().encode(**encoding).properties(width=420), table)
 
 
 def follow(
