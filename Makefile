@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= api,flower,notebook,dev,ai,knowledge
+EXTRAS ?= api,flower,notebook,runbooks,dev,ai,knowledge
 
 .PHONY: install check lint typecheck test test-tools demo up bench clean
 

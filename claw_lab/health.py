@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from claw_lab.errors import ClawLabError
@@ -265,7 +265,10 @@ def _beat(manager: TaskManager, now: float) -> HealthFinding:
         except KeyError:
             continue
         seen += 1
-        interval = entry["schedule"].total_seconds()
+        schedule = entry["schedule"]
+        if not isinstance(schedule, timedelta):
+            continue  # a cron entry (a scheduled runbook) may rightly not run for days
+        interval = schedule.total_seconds()
         if stored.last_run_at is not None and now - stored.last_run_at.timestamp() > 2 * interval + 60:
             late.append(name)
     if not seen:

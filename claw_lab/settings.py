@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from claw_lab.errors import ConfigurationError
@@ -23,6 +32,31 @@ def _check_redis_url(url: str, field: str) -> str:
     if scheme not in _REDIS_SCHEMES:
         raise ValueError(f"{field} must be a redis://, rediss:// or unix:// URL, got scheme {scheme!r}")
     return url
+
+
+class RunbookSchedule(BaseModel):
+    """One entry of ``CLAW_RUNBOOK_SCHEDULES``: a runbook run by beat on a cron line or every N seconds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    runbook: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    cron: str | None = Field(None, description="five fields: minute hour day-of-month month day-of-week (UTC)")
+    every: float | None = Field(None, gt=0, description="seconds between runs")
+    parameters: dict[str, JsonValue] = Field(default_factory=dict)
+    name: str | None = Field(None, min_length=1, description="the beat entry's name (default: runbook-<runbook>)")
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> RunbookSchedule:
+        if (self.cron is None) == (self.every is None):
+            raise ValueError("give either cron or every")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError(f"cron must have five fields, got {self.cron!r}")
+        return self
+
+    @property
+    def entry_name(self) -> str:
+        """The name of the beat entry this schedule becomes."""
+        return self.name or f"runbook-{self.runbook}"
 
 
 class Settings(BaseSettings):
@@ -131,6 +165,14 @@ class Settings(BaseSettings):
     knowledge_batch_documents: int = Field(250, ge=1)
     knowledge_batch_chars: int = Field(500_000, ge=1)
     retrieval_top_k: int = Field(4, ge=1, le=50)
+
+    # --- Runbooks ----------------------------------------------------------------------
+    runbook_dir: Path | None = Field(None, description="default: the project's notebooks/runbooks")
+    runbook_output: str = Field("~/.claw_lab/runbooks", min_length=1)
+    runbook_schedules: list[RunbookSchedule] = Field(default_factory=list)
+    runbook_kernel: str = Field("python3", min_length=1)
+    runbook_cell_timeout: float = Field(600.0, gt=0)
+    runbook_start_timeout: float = Field(60.0, gt=0)
 
     # --- Jobs: notifications ---------------------------------------------------------
     webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
