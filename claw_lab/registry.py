@@ -34,6 +34,8 @@ from claw_lab.transitions import FIELDS, Transition, ms
 
 _LISTING_FIELDS = ("p", "a", "tb", "tf", "rt", "w", "pc", "pt", "pm", "et", "em", "rp", "ro", "rb", "cx")
 _SCAN_BUDGET = 2000
+PREFIX_MIN = 4
+"""The fewest characters of a task id that can name it (ids are indexed by their first four)."""
 
 
 def _script(name: str) -> str:
@@ -43,6 +45,20 @@ def _script(name: str) -> str:
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromtimestamp(int(value) / 1000, UTC) if value else None
+
+
+def _common_length(one: str, other: str) -> int:
+    return next((i for i, (a, b) in enumerate(zip(one, other, strict=False)) if a != b), min(len(one), len(other)))
+
+
+def _preview(text: str | None) -> Any:
+    """A stored result preview as the JSON value it holds (older records hold plain text)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _number(value: str | None) -> float | None:
@@ -112,6 +128,29 @@ class Registry:
         """The full record of one task, or None when unknown."""
         raw = cast(dict[str, str], self.client.hgetall(self._key("t", task_id)))
         return _record(task_id, raw) if raw else None
+
+    def ids_with_prefix(self, prefix: str, limit: int = 10) -> builtins.list[str]:
+        """Up to ``limit`` task ids starting with ``prefix`` (at least `PREFIX_MIN` characters), in order."""
+        if len(prefix) < PREFIX_MIN:
+            raise ValueError(f"a task id prefix needs at least {PREFIX_MIN} characters")
+        key = self._key("x", prefix[:PREFIX_MIN])
+        rows = self.client.zrangebylex(key, f"[{prefix}", f"[{prefix}\uffff", start=0, num=limit)
+        return [str(row) for row in cast(list[str], rows)]
+
+    def abbreviations(self, task_ids: Sequence[str], minimum: int = 8) -> dict[str, str]:
+        """The shortest prefix of each id (at least ``minimum`` characters) that no other known id shares."""
+        pipe = self.client.pipeline(transaction=False)
+        for task_id in task_ids:
+            key = self._key("x", task_id[:PREFIX_MIN])
+            pipe.zrevrangebylex(key, f"({task_id}", "-", start=0, num=1)
+            pipe.zrangebylex(key, f"({task_id}", "+", start=0, num=1)
+        neighbours = cast(list[list[str]], pipe.execute())
+        shortest: dict[str, str] = {}
+        for position, task_id in enumerate(task_ids):
+            around = neighbours[2 * position] + neighbours[2 * position + 1]
+            shared = max((_common_length(task_id, other) for other in around), default=0)
+            shortest[task_id] = task_id[: max(minimum, shared + 1)]
+        return shortest
 
     def list(
         self,
@@ -361,7 +400,7 @@ def _record(task_id: str, raw: Mapping[str, str | None]) -> TaskRecord:
         retries=int(raw.get("a") or 0),
         progress=progress,
         error=error,
-        result_preview=raw.get("rp"),
+        result_preview=_preview(raw.get("rp")),
         retry_of=raw.get("ro") or None,
         retried_by=raw.get("rb") or None,
         cancel_requested=bool(raw.get("cx")),
