@@ -50,6 +50,12 @@ class InvalidCursor(ValidationFailed):
     code = "invalid_cursor"
 
 
+class AmbiguousTaskId(ValidationFailed):
+    """Raised when a task id prefix matches more than one task; ``details`` lists some of them."""
+
+    code = "ambiguous_task_id"
+
+
 class TaskNotFound(ClawLabError):
     """Raised when no record exists for a task id (never seen, or past retention)."""
 

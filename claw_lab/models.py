@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
 class TaskState(StrEnum):
@@ -80,7 +80,11 @@ class TaskRecord(_Frozen):  # type: ignore[no-redef]  # the pydantic plugin trip
     retries: int = 0
     progress: Progress | None = None
     error: TaskError | None = None
-    result_preview: str | None = None
+    result_preview: JsonValue = Field(
+        None,
+        description="the return value where its JSON fits CLAW_RESULT_PREVIEW_CHARS, "
+        'else {"truncated": true, "chars": <length>, "preview": "<its first characters>"}',
+    )
     retry_of: str | None = None
     retried_by: str | None = None
     cancel_requested: bool = False

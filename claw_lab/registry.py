@@ -41,6 +41,8 @@ _SCAN_BUDGET = 2000
 RUNTIME_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 # Each bucket's field in the histogram hash: its bound as Prometheus writes ``le``.
 BUCKET_FIELDS = (*(repr(float(bound)) for bound in RUNTIME_BUCKETS), "+Inf")
+PREFIX_MIN = 4
+"""The fewest characters of a task id that can name it (ids are indexed by their first four)."""
 
 
 def _script(name: str) -> str:
@@ -50,6 +52,20 @@ def _script(name: str) -> str:
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromtimestamp(int(value) / 1000, UTC) if value else None
+
+
+def _common_length(one: str, other: str) -> int:
+    return next((i for i, (a, b) in enumerate(zip(one, other, strict=False)) if a != b), min(len(one), len(other)))
+
+
+def _preview(text: str | None) -> Any:
+    """A stored result preview as the JSON value it holds (older records hold plain text)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _number(value: str | None) -> float | None:
@@ -133,6 +149,29 @@ class Registry:
         """The full record of one task, or None when unknown."""
         raw = cast(dict[str, str], self.client.hgetall(self._key("t", task_id)))
         return _record(task_id, raw) if raw else None
+
+    def ids_with_prefix(self, prefix: str, limit: int = 10) -> builtins.list[str]:
+        """Up to ``limit`` task ids starting with ``prefix`` (at least `PREFIX_MIN` characters), in order."""
+        if len(prefix) < PREFIX_MIN:
+            raise ValueError(f"a task id prefix needs at least {PREFIX_MIN} characters")
+        key = self._key("x", prefix[:PREFIX_MIN])
+        rows = self.client.zrangebylex(key, f"[{prefix}", f"[{prefix}\uffff", start=0, num=limit)
+        return [str(row) for row in cast(list[str], rows)]
+
+    def abbreviations(self, task_ids: Sequence[str], minimum: int = 8) -> dict[str, str]:
+        """The shortest prefix of each id (at least ``minimum`` characters) that no other known id shares."""
+        pipe = self.client.pipeline(transaction=False)
+        for task_id in task_ids:
+            key = self._key("x", task_id[:PREFIX_MIN])
+            pipe.zrevrangebylex(key, f"({task_id}", "-", start=0, num=1)
+            pipe.zrangebylex(key, f"({task_id}", "+", start=0, num=1)
+        neighbours = cast(list[list[str]], pipe.execute())
+        shortest: dict[str, str] = {}
+        for position, task_id in enumerate(task_ids):
+            around = neighbours[2 * position] + neighbours[2 * position + 1]
+            shared = max((_common_length(task_id, other) for other in around), default=0)
+            shortest[task_id] = task_id[: max(minimum, shared + 1)]
+        return shortest
 
     def list(
         self,
@@ -444,7 +483,7 @@ def _record(task_id: str, raw: Mapping[str, str | None]) -> TaskRecord:
         retries=int(raw.get("a") or 0),
         progress=progress,
         error=error,
-        result_preview=raw.get("rp"),
+        result_preview=_preview(raw.get("rp")),
         retry_of=raw.get("ro") or None,
         retried_by=raw.get("rb") or None,
         cancel_requested=bool(raw.get("cx")),

@@ -6,7 +6,7 @@ import ssl
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     BaseModel,
@@ -25,6 +25,16 @@ from claw_lab.errors import ConfigurationError
 RedisUrl = Annotated[str, Field(min_length=1)]
 _REDIS_SCHEMES = {"redis", "rediss", "unix"}
 _CERT_REQS = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***``, safe to print."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _check_redis_url(url: str, field: str) -> str:
@@ -124,6 +134,9 @@ class Settings(BaseSettings):
     api_auth_disabled: bool = False
     metrics_public: bool = True
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
+
+    # --- Command line ----------------------------------------------------------------
+    cli_timeout: float = Field(3.0, gt=0)
 
     # --- Local stack -----------------------------------------------------------------
     state_dir: Path = Path(".claw")

@@ -20,13 +20,12 @@ from typing import Any
 
 from celery import Celery, Task, signals
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
-from celery.utils.saferepr import saferepr
 
 from claw_lab.models import TaskState
 from claw_lab.priority import user_priority
 from claw_lab.registry import Registry
 from claw_lab.settings import Settings
-from claw_lab.transitions import Transition, coalesce
+from claw_lab.transitions import Transition, coalesce, json_preview
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +275,7 @@ class TrackingHooks:
         if not self._ours(sender):
             return
         chars = self.settings().result_preview_chars
-        preview = saferepr(result, chars) if chars else None
+        preview = json_preview(result, chars) if chars else None
         request = sender.request
         self._finish(sender, request.id, TaskState.SUCCESS, int(request.retries or 0), {"result_preview": preview})
 
