@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= api,flower,dev,ai,knowledge
+EXTRAS ?= api,flower,notebook,runbooks,dev,ai,knowledge
 
 .PHONY: install check lint typecheck test test-tools demo up bench clean
 
@@ -27,13 +27,18 @@ typecheck: install
 test: install test-tools
 	$(PY) -m pytest
 
-# Programs some tests drive (a real Prometheus scraping the API). Installed with apt when
+# Programs some tests drive: Debian's chromium for the browser tests (Playwright cannot
+# download its own here) and a real Prometheus scraping the API. Installed with apt when
 # missing and we are root; otherwise those tests skip and say why.
+CHROMIUM ?= /usr/bin/chromium
+TEST_PACKAGES = $(if $(wildcard $(CHROMIUM)),,chromium) $(if $(shell command -v prometheus),,prometheus)
 test-tools:
-	@command -v prometheus >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1 || \
-		{ DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || \
-		  { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null; } || \
-		  echo 'could not install prometheus with apt: the Prometheus test will be skipped'; }
+	@if [ -z "$(strip $(TEST_PACKAGES))" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing $(strip $(TEST_PACKAGES)) with apt"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEST_PACKAGES) >/dev/null \
+		|| echo "could not install $(strip $(TEST_PACKAGES)) with apt: the tests that need them will be skipped"; \
+	else echo "$(strip $(TEST_PACKAGES)) missing and installing needs root: the tests that need them will be skipped"; fi
 
 demo: install
 	$(VENV)/bin/claw-lab demo

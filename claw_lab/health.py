@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from claw_lab.errors import ClawLabError
@@ -51,6 +51,8 @@ def check_health(
         )
     )
     findings.append(_beat(manager, now))
+    previous = manager.registry.health()
+    findings.append(_dead_letters(manager, stats.dead_letters, previous))
     status = max((f.status for f in findings), key=_SEVERITY.__getitem__)
     report = HealthReport(
         status=status,
@@ -59,7 +61,6 @@ def check_health(
         lost=lost + vanished,
         requeued=requeued,
     )
-    previous = manager.registry.health()
     changed = previous.status != status if previous else status is not HealthStatus.OK
     if notify and changed:
         report = report.model_copy(update={"notified": _alert(manager, report, previous)})
@@ -187,6 +188,27 @@ def _recover_vanished(manager: TaskManager, now: float) -> tuple[list[str], Heal
     )
 
 
+def _dead_letters(manager: TaskManager, count: int, previous: HealthReport | None) -> HealthFinding:
+    """Degraded while undecodable messages arrived since the previous check."""
+    findings = previous.findings if previous else []
+    before = next((f.details.get("count", 0) for f in findings if f.check == "dead_letters"), 0)
+    new = max(0, count - int(before))
+    if not new:
+        message = f"no new undecodable message ({count} set aside in all)" if count else "no undecodable message"
+        return HealthFinding(check="dead_letters", status=HealthStatus.OK, message=message, details={"count": count})
+    newest = manager.registry.dead_letters(limit=min(new, 10))
+    return HealthFinding(
+        check="dead_letters",
+        status=HealthStatus.DEGRADED,
+        message=f"{new} undecodable message(s) set aside since the last check ({count} in all)",
+        details={
+            "count": count,
+            "new": new,
+            "newest": [{"queue": d.queue, "at": d.at.isoformat(), "reason": d.reason} for d in newest],
+        },
+    )
+
+
 def _workers_finding(workers: list[WorkerInfo]) -> HealthFinding:
     if not workers:
         return HealthFinding(check="workers", status=HealthStatus.FAILING, message="no worker is alive")
@@ -243,7 +265,10 @@ def _beat(manager: TaskManager, now: float) -> HealthFinding:
         except KeyError:
             continue
         seen += 1
-        interval = entry["schedule"].total_seconds()
+        schedule = entry["schedule"]
+        if not isinstance(schedule, timedelta):
+            continue  # a cron entry (a scheduled runbook) may rightly not run for days
+        interval = schedule.total_seconds()
         if stored.last_run_at is not None and now - stored.last_run_at.timestamp() > 2 * interval + 60:
             late.append(name)
     if not seen:

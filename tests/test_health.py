@@ -56,6 +56,40 @@ def test_task_of_a_killed_worker_is_marked_lost_and_rerun_once(
 
 
 @pytest.mark.subprocess
+def test_the_health_task_on_a_worker_reports_the_lost_task_it_reran(
+    manager: TaskManager, registry: Registry, tmp_path: Path
+) -> None:
+    long_ago = time.time() - 3600
+    task_id = str(uuid.uuid4())
+    init = {"name": "claw.test.nap", "queue": "ai", "kwargs": '{"seconds":0}', "submitted_at": long_ago}
+    registry.apply(
+        [
+            Transition(task_id, TaskState.QUEUED, at=long_ago, init=init),
+            Transition(
+                task_id,
+                TaskState.STARTED,
+                at=long_ago,
+                init=init,
+                set={"worker": "gone@nowhere", "started_at": long_ago},
+            ),
+        ]
+    )
+    with celery_worker(registry, tmp_path, queues="maintenance,ai") as checker:
+        check = manager.submit("claw.maintenance.check_task_health", {})
+        report = manager.result(check.id, timeout=30)
+        assert report["lost"] == [task_id]
+        rerun_id = report["requeued"][task_id]
+        assert manager.wait(rerun_id, timeout=30).state is TaskState.SUCCESS, checker.output()
+    assert "TaskNotFound" not in checker.output()
+    assert "could not re-run" not in checker.output()
+    assert manager.get(rerun_id).retry_of == task_id
+    assert manager.get(task_id).retried_by == rerun_id
+    finding = _finding(manager.registry.health(), "lost_tasks")
+    assert finding.details == {"lost": [task_id], "requeued": {task_id: rerun_id}}
+    assert "1 re-queued" in finding.message
+
+
+@pytest.mark.subprocess
 def test_purged_tasks_are_found_lost_and_can_be_retried(
     manager: TaskManager, registry: Registry, tmp_path: Path
 ) -> None:
@@ -138,3 +172,17 @@ def test_health_task_runs_through_a_worker(manager: TaskManager, worker: object)
     stored = manager.registry.health()
     assert stored is not None
     assert _finding(stored, "workers").status is HealthStatus.OK
+
+
+def test_dead_letters_degrade_until_the_next_check(manager: TaskManager, registry: Registry, worker: object) -> None:
+    assert next(f for f in check_health(manager).findings if f.check == "dead_letters").status is HealthStatus.OK
+    registry.dead_letter("ai", b"\x00garbage", "not JSON: test")
+    report = check_health(manager)
+    finding = next(f for f in report.findings if f.check == "dead_letters")
+    assert finding.status is HealthStatus.DEGRADED
+    assert finding.details["new"] == 1
+    assert finding.details["newest"][0]["queue"] == "ai"
+    assert report.status is HealthStatus.DEGRADED
+    again = next(f for f in check_health(manager).findings if f.check == "dead_letters")
+    assert again.status is HealthStatus.OK
+    assert "1 set aside in all" in again.message

@@ -71,6 +71,9 @@ class Snapshot(Collector):
         unacked = GaugeMetricFamily("claw_unacked_messages", "Messages delivered to workers and not yet acknowledged")
         unacked.add_metric([], stats.unacked)
         yield unacked
+        dead = CounterMetricFamily("claw_dead_letters", "Undecodable broker messages set aside in the dead-letter list")
+        dead.add_metric([], stats.dead_letters)
+        yield dead
 
     def _workers(self, workers: list[WorkerInfo]) -> Iterator[Metric]:
         up = GaugeMetricFamily("claw_workers_up", "Workers with a live heartbeat")

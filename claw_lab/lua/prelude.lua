@@ -9,7 +9,7 @@
 --   <P>:d:<index>          zset   the non-empty buckets of an index (member = score = bucket)
 --   <P>:clock              zset   bucket -> time of its first record, for time windows
 --   <P>:counts             hash   s|STATE, n|NAME|STATE and q|QUEUE counters
---   <P>:m:<minute>         hash   per-minute transition counts (for rates), expiring
+--   <P>:m:<minute>         hash   per-minute transition counts (rates, last hour), expiring
 --   <P>:rt:<name>          list   most recent runtimes of a task name
 --   <P>:events             stream lifecycle events, capped
 --   <P>:revoked            zset   durable cancels, score = time of the cancel
@@ -17,6 +17,10 @@
 --                                 (field = its upper bound, not cumulative) and 'us', the
 --                                 sum of the runtimes in microseconds
 --   <P>:fin                hash   NAME|STATE -> tasks that finished so; never decremented
+--   <P>:dead               list   undecodable broker messages set aside (JSON, newest first), capped
+--   <P>:dead:n             string how many messages were ever set aside
+--   <P>:x:<first 4 chars>  zset   task ids by their first four characters, score 0, for
+--                                 prefix lookups by lexicographic range (small: a listpack)
 --
 -- Times (ts, tb, tf, event times, scores of clock and revoked) are integer milliseconds.
 -- Indexes are "all", "s:<STATE>", "n:<NAME>" and "q:<QUEUE>". Buckets hold at most BUCKET
@@ -34,6 +38,7 @@ local function record_key(id) return P .. ':t:' .. id end
 local function bucket_of(seq) return math.floor(tonumber(seq) / BUCKET) end
 local function bucket_key(index, bucket) return P .. ':i:' .. index .. ':' .. bucket end
 local function directory_key(index) return P .. ':d:' .. index end
+local function prefix_key(id) return P .. ':x:' .. string.sub(id, 1, 4) end
 
 local function index_add(index, seq, id)
   local bucket = bucket_of(seq)
@@ -59,7 +64,7 @@ local function count_minute(state, at)
   if not RATED[state] then return end
   local minute_key = P .. ':m:' .. math.floor(tonumber(at) / 60000)
   if redis.call('HINCRBY', minute_key, state, 1) == 1 then
-    redis.call('EXPIRE', minute_key, 1200)
+    redis.call('EXPIRE', minute_key, 3900)
   end
 end
 
@@ -157,6 +162,7 @@ local function apply_event(event, events_max, runtime_window)
     index_add('s:' .. state, seq, id)
     index_add('n:' .. name, seq, id)
     index_add('q:' .. queue, seq, id)
+    redis.call('ZADD', prefix_key(id), 0, id)
     redis.call('ZADD', P .. ':clock', 'NX', init.ts or event.at, bucket_of(seq))
     count_state(name, state, 1)
     redis.call('HINCRBY', P .. ':counts', 'q|' .. queue, 1)

@@ -99,3 +99,10 @@ def test_runtime_buckets_and_finish_counters_only_grow(client: TestClient, regis
     after, _ = _scrape(client)
     assert after[("claw_tasks", (("state", "SUCCESS"),))] == 0  # a gauge of what the registry holds
     check(after)  # counters and histograms never go down
+
+
+def test_metrics_and_stats_count_dead_letters(client: TestClient, manager: TaskManager, viewer: dict[str, str]) -> None:
+    for _ in range(2):
+        manager.registry.dead_letter("knowledge", b"\xff not a message", "not JSON: test")
+    assert _scrape(client)[0][("claw_dead_letters_total", ())] == 2
+    assert client.get("/api/v1/tasks/stats", headers=viewer).json()["dead_letters"] == 2
