@@ -45,9 +45,16 @@ PREFIX_MIN = 4
 """The fewest characters of a task id that can name it (ids are indexed by their first four)."""
 
 
+def _constants() -> str:
+    """The Lua definitions the prelude expects in front of it: the histogram's bucket bounds and fields."""
+    bounds = ", ".join(repr(float(bound)) for bound in RUNTIME_BUCKETS)
+    fields = ", ".join(f"'{field}'" for field in BUCKET_FIELDS[:-1])
+    return f"local RUNTIME_BOUNDS = {{{bounds}}}\nlocal RUNTIME_FIELDS = {{{fields}}}\n"
+
+
 def _script(name: str) -> str:
     folder = resources.files("claw_lab") / "lua"
-    return (folder / "prelude.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+    return _constants() + (folder / "prelude.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
 
 
 def _time(value: str | None) -> datetime | None:
@@ -94,9 +101,7 @@ class Registry:
         """Apply transitions atomically in one round trip; 1 moved, 2 refreshed, 0 rejected."""
         if not transitions:
             return []
-        args: list[str | int] = [
-            self.prefix, self.settings.events_max, self.settings.runtime_window, ",".join(BUCKET_FIELDS)
-        ]  # fmt: skip
+        args: list[str | int] = [self.prefix, self.settings.events_max, self.settings.runtime_window]
         args += [transition.to_json() for transition in transitions]
         return [int(v) for v in cast(list[Any], self._apply(args=args))]
 
@@ -448,7 +453,7 @@ def _histogram(raw: Mapping[str, str]) -> RuntimeHistogram:
     for field in BUCKET_FIELDS:
         running += int(raw.get(field, 0))
         buckets[field] = running
-    return RuntimeHistogram(buckets=buckets, sum=float(raw.get("sum", 0)), count=running)
+    return RuntimeHistogram(buckets=buckets, sum=int(raw.get("us", 0)) / 1e6, count=running)
 
 
 def _percentiles(samples: list[float]) -> RuntimeStats:
