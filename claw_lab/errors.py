@@ -104,6 +104,12 @@ class PermanentError(ClawLabError):
     code = "permanent_error"
 
 
+class ForbiddenTarget(PermanentError):
+    """Raised when an outbound URL resolves to an address claw_lab refuses to reach (loopback, private, metadata)."""
+
+    code = "forbidden_target"
+
+
 class RateLimited(TransientError):
     """Raised when an outside service asks to slow down (429, or 503 with Retry-After); ``retry_after`` is its wait."""
 

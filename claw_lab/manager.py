@@ -32,6 +32,7 @@ from claw_lab.models import (
     ControlReport,
     EventPage,
     HealthReport,
+    MinuteCounts,
     TaskPage,
     TaskRecord,
     TaskState,
@@ -45,6 +46,7 @@ from claw_lab.settings import Settings, redact
 from claw_lab.tasks.catalog import CATALOG, QUEUES, TaskSpec, load_task_modules
 from claw_lab.validation import (
     MAX_PAGE,
+    THROUGHPUT_MINUTES,
     check_task_id,
     decode_cursor,
     encode_cursor,
@@ -92,6 +94,7 @@ class Manager(Protocol):
         cursor: str | None = None,
     ) -> TaskPage: ...
     def stats(self) -> TaskStats: ...
+    def throughput(self, minutes: int = 60) -> builtins.list[MinuteCounts]: ...
     def cancel(self, task_id: str, *, terminate: bool = False) -> TaskRecord: ...
     def retry(self, task_id: str) -> TaskRecord: ...
     def workers(self, *, live: bool = False) -> builtins.list[WorkerInfo]: ...
@@ -164,10 +167,20 @@ class TaskManager:
             return call()
         except Exception as exc:
             if _unreachable(exc):
+                from claw_lab.connections import connection_problem
+
+                problem = connection_problem(exc)
+                if problem is not None:
+                    raise BackendUnavailable(problem) from exc
                 what, url = ("the broker", self.settings.broker) if broker else ("Redis", self.settings.redis_url)
                 raise BackendUnavailable(f"{what} at {redact(url)} is unreachable: {_cause(exc)}") from exc
             # Celery's Redis result backend wraps a failed reconnect in a bare RuntimeError.
             if isinstance(exc, RuntimeError) and _unreachable(exc.__cause__):
+                from claw_lab.connections import connection_problem
+
+                problem = connection_problem(exc)
+                if problem is not None:
+                    raise BackendUnavailable(problem) from exc
                 url = redact(self.settings.backend)
                 raise BackendUnavailable(f"the result backend at {url} is unreachable: {_cause(exc)}") from exc
             raise
@@ -203,22 +216,11 @@ class TaskManager:
             if existing is not None:
                 return self._await_record(existing)
         try:
-            submitted_ms = round(time.time() * 1000)
-            self._publish(spec, task_id, payload, queue, priority, countdown, {"claw_submitted_ms": submitted_ms})
+            return self._publish(spec, task_id, payload, queue, priority, countdown)
         except BackendUnavailable:
             if idempotency_key is not None:
                 self._release_quietly(idempotency_key, task_id)
             raise
-        # What the publish hook just recorded, without reading it back.
-        return TaskRecord(
-            id=task_id,
-            name=name,
-            state=TaskState.QUEUED,
-            queue=queue or spec.queue,
-            priority=self.settings.default_priority if priority is None else priority,
-            kwargs=payload,
-            submitted_at=datetime.fromtimestamp(submitted_ms / 1000, UTC),
-        )
 
     def _publish(
         self,
@@ -228,9 +230,18 @@ class TaskManager:
         queue: str | None,
         priority: int | None,
         countdown: float | None,
-        headers: dict[str, object] | None,
-    ) -> None:
+        retry_of: str | None = None,
+    ) -> TaskRecord:
+        """Send the message and return the QUEUED record its publish hook wrote, without reading it back.
+
+        The ``claw_submitted_ms`` header marks a manager's publish: the hook writes its record
+        at once, even inside a running task where other publishes are batched.
+        """
         level = self.settings.default_priority if priority is None else priority
+        submitted_ms = round(time.time() * 1000)
+        headers: dict[str, object] = {"claw_submitted_ms": submitted_ms}
+        if retry_of is not None:
+            headers["claw_retry_of"] = retry_of
         self._backend(
             lambda: self.app.send_task(
                 spec.name,
@@ -242,6 +253,16 @@ class TaskManager:
                 headers=headers,
             ),
             broker=True,
+        )
+        return TaskRecord(
+            id=task_id,
+            name=spec.name,
+            state=TaskState.QUEUED,
+            queue=queue or spec.queue,
+            priority=level,
+            kwargs=payload,
+            submitted_at=datetime.fromtimestamp(submitted_ms / 1000, UTC),
+            retry_of=retry_of,
         )
 
     def _release_quietly(self, key: str, task_id: str) -> None:
@@ -339,6 +360,10 @@ class TaskManager:
             elif kind == "n" and value:
                 task_name, _, state_name = rest.rpartition("|")
                 by_name.setdefault(task_name, {})[TaskState(state_name)] = value
+        finished_total: dict[str, dict[TaskState, int]] = {}
+        for key, value in snapshot.finished.items():
+            task_name, _, state_name = key.rpartition("|")
+            finished_total.setdefault(task_name, {})[TaskState(state_name)] = value
         queues, unacked = self._backend(lambda: self.broker.depths(list(QUEUES)), broker=True)
         return TaskStats(
             total=sum(by_state.values()),
@@ -349,7 +374,25 @@ class TaskManager:
             queues=queues,
             unacked=unacked,
             workers=len(snapshot.workers),
+            finished_total=finished_total,
+            runtime_histograms=snapshot.histograms,
+            dead_letters=snapshot.dead_letters,
         )
+
+    def throughput(self, minutes: int = 60) -> builtins.list[MinuteCounts]:
+        """Tasks submitted, succeeded and failed per minute over the last ``minutes``, oldest first."""
+        if not 1 <= minutes <= THROUGHPUT_MINUTES:
+            raise invalid("minutes", f"must be from 1 to {THROUGHPUT_MINUTES}")
+        buckets = self._backend(lambda: self.registry.minute_counts(minutes))
+        return [
+            MinuteCounts(
+                minute=datetime.fromtimestamp(minute * 60, UTC),
+                submitted=counts.get("QUEUED", 0),
+                succeeded=counts.get("SUCCESS", 0),
+                failed=counts.get("FAILURE", 0),
+            )
+            for minute, counts in buckets
+        ]
 
     def events(self, cursor: str | None = None, *, wait: float = 0, limit: int = 100) -> EventPage:
         """Lifecycle events after ``cursor`` (None: from now on), waiting up to ``wait`` seconds for one."""
@@ -430,14 +473,11 @@ class TaskManager:
         if not self._backend(lambda: self.registry.set_field(task_id, "retried_by", new_id)):
             raise TaskStateConflict(f"task {task_id} is being retried by another caller")
         try:
-            self._publish(
-                spec, new_id, payload, record.queue, record.priority, None, headers={"claw_retry_of": task_id}
-            )
+            return self._publish(spec, new_id, payload, record.queue, record.priority, None, retry_of=task_id)
         except BackendUnavailable:
             with contextlib.suppress(*_BACKEND_ERRORS):
                 self.registry.clear_field(task_id, "retried_by")
             raise
-        return self.get(new_id)
 
     # --- workers ---------------------------------------------------------------------------------
     def workers(self, *, live: bool = False, timeout: float = 1.0) -> builtins.list[WorkerInfo]:

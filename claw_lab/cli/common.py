@@ -142,21 +142,6 @@ app = new_app("Run and watch claw_lab's jobs: a local stack, task submission and
 
 
 # --- the manager --------------------------------------------------------------------------
-def join_running_stack() -> None:
-    """Use the Redis of the ``claw-lab up`` running from this directory when ``CLAW_REDIS_URL`` is not set.
-
-    The stack records its Redis in ``<CLAW_STATE_DIR>/stack.json``, so a private Redis on a
-    random port is found by commands in another terminal.
-    """
-    from claw_lab.stack import running_stack, use_redis_url
-
-    settings = get_settings()
-    if "redis_url" not in settings.model_fields_set:
-        stack = running_stack(settings)
-        if stack is not None and stack.redis_url:
-            use_redis_url(stack.redis_url)
-
-
 def cli_settings() -> Settings:
     """The process settings with Redis timeouts capped so a command gives up after about ``CLAW_CLI_TIMEOUT``.
 
@@ -178,6 +163,7 @@ def cli_settings() -> Settings:
 def get_manager() -> TaskManager:
     """The TaskManager for this command (on a running local stack's Redis, see `join_running_stack`)."""
     from claw_lab.connections import redis_client
+    from claw_lab.stack import join_running_stack
 
     join_running_stack()
     settings = cli_settings()

@@ -18,11 +18,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from claw_lab.cli.common import app, console, join_running_stack
+from claw_lab.cli.common import app, console
 from claw_lab.cli.render import exit_status, stopped_line
 from claw_lab.programs import api_command, beat_command, flower_command, flower_env, require_module, worker_command
 from claw_lab.settings import get_settings, redact
-from claw_lab.stack import STATE_FILE, LocalStack, StackFailed, survivors
+from claw_lab.stack import STATE_FILE, LocalStack, StackFailed, join_running_stack, survivors
 
 PREFIX_STYLES = {"worker": "cyan", "beat": "magenta", "api": "green", "flower": "yellow", "lab": "blue"}
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
