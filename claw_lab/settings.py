@@ -141,6 +141,13 @@ class Settings(BaseSettings):
     # --- Local stack -----------------------------------------------------------------
     state_dir: Path = Path(".claw")
     flower_port: int = Field(5555, ge=0, le=65535)
+    flower_address: str = "127.0.0.1"
+    flower_basic_auth: SecretStr | None = Field(None, repr=False)
+    flower_auth: str | None = None
+    flower_auth_provider: str | None = None
+    flower_oauth2_key: str | None = None
+    flower_oauth2_secret: SecretStr | None = Field(None, repr=False)
+    flower_oauth2_redirect_uri: str | None = None
     lab_port: int = Field(8888, ge=0, le=65535)
 
     # --- Jobs: language models --------------------------------------------------------
