@@ -84,6 +84,7 @@ class TaskRecord(_Frozen):  # type: ignore[no-redef]  # the pydantic plugin trip
     retry_of: str | None = None
     retried_by: str | None = None
     cancel_requested: bool = False
+    redeliveries: int = Field(0, description="times the broker delivered the task's message again (a worker died)")
 
 
 class TaskPage(_Frozen):

@@ -34,7 +34,7 @@ from claw_lab.models import (
 from claw_lab.settings import Settings
 from claw_lab.transitions import FIELDS, Transition, ms
 
-_LISTING_FIELDS = ("p", "a", "tb", "tf", "rt", "w", "pc", "pt", "pm", "et", "em", "rp", "ro", "rb", "cx")
+_LISTING_FIELDS = ("p", "a", "tb", "tf", "rt", "w", "pc", "pt", "pm", "et", "em", "rp", "ro", "rb", "cx", "rd")
 _SCAN_BUDGET = 2000
 
 
@@ -396,6 +396,7 @@ def _record(task_id: str, raw: Mapping[str, str | None]) -> TaskRecord:
         retry_of=raw.get("ro") or None,
         retried_by=raw.get("rb") or None,
         cancel_requested=bool(raw.get("cx")),
+        redeliveries=int(raw.get("rd") or 0),
     )
 
 

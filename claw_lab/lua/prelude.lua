@@ -72,6 +72,16 @@ local function note_transitions(event, id, name, events_max)
   count_minute(event.state, event.at)
 end
 
+-- Keep the runtime of a finished run among the name's most recent ones.
+local function note_runtime(event, name, runtime_window)
+  if FINISHED[event.state] and event.set and event.set.rt then
+    local runtimes = P .. ':rt:' .. name
+    if redis.call('LPUSH', runtimes, event.set.rt) > runtime_window then
+      redis.call('LTRIM', runtimes, 0, runtime_window - 1)
+    end
+  end
+end
+
 -- HSET the fields of a table, plus any field/value pairs given after it, in one call.
 local function set_fields(key, fields, ...)
   local flat = {...}
@@ -106,6 +116,7 @@ end
 --   note  {field = value}           written whatever the verdict (e.g. the error behind a retry,
 --                                   whose signal can arrive after the next attempt started)
 --   expect {field = value}          optional compare-and-set guard
+--   rd    1                         the broker delivered the message again: count it (rd field)
 -- Returns 1 (moved), 2 (refreshed), 0 (rejected) or -1 (unknown task and no name to create it).
 local function apply_event(event, events_max, runtime_window)
   local id, state = event.id, event.state
@@ -127,6 +138,7 @@ local function apply_event(event, events_max, runtime_window)
     set_fields(key, init)
     set_fields(key, event.note)
     set_fields(key, event.set, 's', state, 'a', attempt, 'seq', seq)
+    if event.rd then redis.call('HSET', key, 'rd', 1) end
     index_add('all', seq, id)
     index_add('s:' .. state, seq, id)
     index_add('n:' .. name, seq, id)
@@ -135,6 +147,7 @@ local function apply_event(event, events_max, runtime_window)
     count_state(name, state, 1)
     redis.call('HINCRBY', P .. ':counts', 'q|' .. queue, 1)
     note_transitions(event, id, name, events_max)
+    note_runtime(event, name, runtime_window)  -- a worker can finish a task before its publisher wrote QUEUED
     return 1
   end
 
@@ -145,6 +158,7 @@ local function apply_event(event, events_max, runtime_window)
     end
   end
   set_fields(key, event.note)
+  if event.rd then redis.call('HINCRBY', key, 'rd', 1) end
 
   local verdict = decide(current_state, tonumber(current[2]) or 0, state, attempt)
   -- The same attempt started by another worker: the first one died and the broker
@@ -167,11 +181,6 @@ local function apply_event(event, events_max, runtime_window)
   count_state(name, current_state, -1)
   count_state(name, state, 1)
   note_transitions(event, id, name, events_max)
-  if FINISHED[state] and event.set and event.set.rt then
-    local runtimes = P .. ':rt:' .. name
-    if redis.call('LPUSH', runtimes, event.set.rt) > runtime_window then
-      redis.call('LTRIM', runtimes, 0, runtime_window - 1)
-    end
-  end
+  note_runtime(event, name, runtime_window)
   return 1
 end

@@ -96,3 +96,17 @@ def overrun(task: ClawTask, payload: Overrun) -> str:
             if not payload.ignore_soft_limit:
                 raise
     return "finished"
+
+
+class Mark(BaseModel):
+    seconds: float = Field(0, ge=0, le=5)
+    ledger: str = Field(min_length=1, description="a file each run appends the task id to")
+
+
+@claw_task("claw.test.mark", input=Mark, queue="ai", soft_time_limit=5, time_limit=6)
+def mark(task: ClawTask, payload: Mark) -> str:
+    """Sleep a little, then append the task id to a file: a side effect outside Redis, counted per run."""
+    time.sleep(payload.seconds)
+    with open(payload.ledger, "a") as ledger:
+        ledger.write(f"{task.request.id}\n")
+    return str(task.request.id)
