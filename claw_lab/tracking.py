@@ -333,13 +333,16 @@ class TrackingHooks:
         )
 
     def finished_before(self, task: Task) -> TaskState | None:
-        """The recorded end of a redelivered task's attempt, if the registry has one (else None).
+        """The recorded end of this task attempt, if the registry has one (else None).
 
-        Only a message the broker delivered again is looked up (no cost on the common path);
-        an unreachable registry answers None, so the task runs (at least once).
+        Only messages that can be a second copy are looked up, so the common path costs
+        nothing: one the broker delivered again, and one with an ETA (a worker holds it
+        unacknowledged until then, so its visibility timeout can run out meanwhile and the
+        copy handed out again can run first). An unreachable registry answers None, so
+        the task runs (at least once).
         """
         request = task.request
-        if not (request.delivery_info or {}).get("redelivered") or not request.id:
+        if not request.id or not ((request.delivery_info or {}).get("redelivered") or request.eta):
             return None
         try:
             record = self.tracker.registry().get(request.id)

@@ -14,8 +14,9 @@ logger = logging.getLogger(__name__)
 class ClawTask(Task):  # type: ignore[misc]
     """Base class of claw_lab's tasks: progress reporting, and the outcome recorded as the body ends.
 
-    A redelivered message whose attempt already has its end recorded (the worker finished
-    it, then lost Redis or died before the ack) is acknowledged without running again.
+    A second copy of a message whose attempt already has its end recorded (the worker
+    finished it, then lost Redis or died before the ack; or the copy came back after its
+    visibility timeout) is acknowledged without running again.
     """
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -24,7 +25,7 @@ class ClawTask(Task):  # type: ignore[misc]
         hooks = tracking_hooks()
         recorded = hooks.finished_before(self)
         if recorded is not None:
-            logger.warning("%s[%s] delivered again, already %s: not run again", self.name, self.request.id, recorded)
+            logger.warning("%s[%s] already %s: this delivery is not run again", self.name, self.request.id, recorded)
             raise Ignore()
         try:
             result = super().__call__(*args, **kwargs)

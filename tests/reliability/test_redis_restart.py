@@ -93,5 +93,5 @@ def test_redis_restart_mid_run(settings: Settings, tmp_path: Path) -> None:
             assert [registry.get(i).redeliveries for i in ids[:2]] == [1, 1]  # type: ignore[union-attr]
 
     assert ledger_runs(ledger) == dict.fromkeys(ids, 1), log
-    assert "delivered again, already SUCCESS: not run again" in log
+    assert "already SUCCESS: this delivery is not run again" in log
     assert "registry reachable again" in log
