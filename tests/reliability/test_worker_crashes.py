@@ -59,9 +59,13 @@ def test_workers_killed_three_times(manager: TaskManager, registry: Registry, tm
             killed.append(victim.hostname)
             workers.append(start())
 
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while progress() < TASKS or manager.stats().unacked or any(q.depth for q in manager.stats().queues):
-            assert time.monotonic() < deadline, f"seed {seed}: {progress()} of {TASKS} done"
+            if time.monotonic() > deadline:
+                stats = manager.stats()
+                behind = [(r.id, r.state, r.worker) for r in manager.list(limit=TASKS).items if not r.state.finished]
+                held = f"unacked {stats.unacked}, {stats.queues}"
+                raise AssertionError(f"seed {seed}: {stats.by_state}, {held}: {behind}")
             time.sleep(0.2)
 
     stats = manager.stats()
