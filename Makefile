@@ -1,10 +1,10 @@
-# The one entry point: make install | check | test | demo | up | bench
+# The one entry point: make install | check | test | demo | up | lab | bench
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= api,flower,dev,ai,knowledge,runbooks
 
-.PHONY: install check lint typecheck test demo up bench clean
+.PHONY: install check lint typecheck test demo up lab bench clean
 
 install: $(VENV)/.installed
 
@@ -26,12 +26,16 @@ typecheck: install
 
 test: install
 	$(PY) -m pytest
+	$(PY) -m pytest --nbval-lax --nbval-current-env notebooks/
 
 demo: install
 	$(VENV)/bin/claw-lab demo
 
 up: install
 	$(VENV)/bin/claw-lab up
+
+lab: install
+	$(VENV)/bin/claw-lab up --lab --lab-open notebooks/explore.ipynb
 
 bench: install
 	$(PY) bench/tracking_overhead.py

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import webbrowser
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from claw_lab.cli.common import app, console, join_running_stack
 from claw_lab.cli.render import stopped_line
 from claw_lab.programs import api_command, beat_command, flower_command, require_module, worker_command
 from claw_lab.settings import get_settings
-from claw_lab.stack import LocalStack, StackFailed, redact
+from claw_lab.stack import LocalStack, StackFailed, http_answers, redact
 
 PREFIX_STYLES = {"worker": "cyan", "beat": "magenta", "api": "green", "flower": "yellow", "lab": "blue"}
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -59,7 +60,13 @@ def stop_signals(stop: threading.Event, stack: LocalStack) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def ready_panel(stack: LocalStack, token: str | None, lab_token: str | None) -> Panel:
+def lab_url(stack: LocalStack, lab_token: str, notebook: str | None = None) -> str:
+    """The JupyterLab URL that logs in with ``lab_token`` (and opens ``notebook``, relative to the lab's root)."""
+    base = stack.urls["lab"] + (f"/tree/{notebook}" if notebook else "")
+    return f"{base}?token={lab_token}"
+
+
+def ready_panel(stack: LocalStack, token: str | None, lab_token: str | None, notebook: str | None = None) -> Panel:
     """Where everything is, the API token (shown this once) and how to stop."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
@@ -79,7 +86,7 @@ def ready_panel(stack: LocalStack, token: str | None, lab_token: str | None) -> 
         grid.add_row("api token", Text(token, style="bold yellow"))
         grid.add_row("", "[dim]an admin token for this run only; it is not shown again[/]")
     if lab_token and "lab" in stack.urls:
-        grid.add_row("lab login", f"{stack.urls['lab']}?token={lab_token}")
+        grid.add_row("lab login", lab_url(stack, lab_token, notebook))
     if stack.redis:
         grid.add_row(
             "other shells", f"claw-lab commands run here find this stack; elsewhere: export CLAW_REDIS_URL={redis_url}"
@@ -97,6 +104,10 @@ def up(
     flower_port: Annotated[int | None, typer.Option(help="Flower port (default: CLAW_FLOWER_PORT).")] = None,
     lab_port: Annotated[int | None, typer.Option(help="JupyterLab port (default: CLAW_LAB_PORT).")] = None,
     lab_root: Annotated[Path, typer.Option(help="Folder JupyterLab opens.")] = Path(),
+    lab_open: Annotated[
+        str | None,
+        typer.Option(help="A notebook (under --lab-root) to open in a browser once JupyterLab is up; implies --lab."),
+    ] = None,
     hostname: Hostname = None,
     pool: Pool = None,
     concurrency: Concurrency = None,
@@ -132,13 +143,17 @@ def up(
                 token = stack.start_api(api_host or stack.settings.api_host, api_port or stack.settings.api_port)
             if flower:
                 stack.start_flower(flower_port or stack.settings.flower_port)
-            if lab:
+            if lab or lab_open:
                 lab_token = stack.start_lab(lab_port or stack.settings.lab_port, lab_root.resolve())
             stack.wait_for("the worker", stack.worker_ready, ready_timeout, stop=stop)
             if api:
                 stack.wait_for("the API", stack.api_ready, ready_timeout, stop=stop)
             if not stop.is_set():
-                console.print(ready_panel(stack, token, lab_token))
+                console.print(ready_panel(stack, token, lab_token, lab_open))
+                if lab_open and lab_token:
+                    status = stack.urls["lab"].removesuffix("/lab") + f"/api/status?token={lab_token}"
+                    if stack.wait_for("JupyterLab", lambda: http_answers(status), ready_timeout, stop=stop):
+                        webbrowser.open(lab_url(stack, lab_token, lab_open))
             while not stop.wait(0.5):
                 gone = stack.exited()
                 if gone is not None:
