@@ -76,6 +76,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": (route_task,),
         "task_default_priority": transport_priority(settings.default_priority),
         "task_queue_max_priority": 9,
+        # kombu's Redis transport, setting aside messages it cannot decode (claw_lab.transport).
+        "broker_transport": "claw_lab.transport:Transport" if settings.broker.startswith("redis") else None,
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout,
             # Sweep for messages of dead workers every interval (kombu's default is ~100 s).

@@ -8,7 +8,6 @@ one line per change of a task's progress.
 
 from __future__ import annotations
 
-import ast
 import html
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -130,10 +129,10 @@ def task_result(manager: Manager, record: TaskRecord) -> Any:
     read = getattr(manager, "result", None)
     if callable(read):
         return read(record.id, timeout=10)
-    try:
-        return ast.literal_eval(record.result_preview or "")
-    except (ValueError, SyntaxError):
+    preview = record.result_preview
+    if isinstance(preview, dict) and preview.get("truncated") is True:
         return None
+    return preview
 
 
 def split_source(source: str, suffixes: Sequence[str] = (".txt", ".md", ".html")) -> tuple[str, list[str]]:

@@ -10,11 +10,12 @@ from rich.table import Table
 from rich.text import Text
 
 from claw_lab import runbooks
-from claw_lab.cli.common import app, console, errors, get_manager, join_running_stack, new_app, print_json
+from claw_lab.cli.common import app, console, errors, get_manager, new_app, print_json
 from claw_lab.cli.live import follow
 from claw_lab.cli.render import record_view
 from claw_lab.models import TaskState
 from claw_lab.settings import get_settings
+from claw_lab.stack import join_running_stack
 
 runbook_app = new_app("Runbooks: parameterized notebooks run with papermill, here or on a worker.")
 app.add_typer(runbook_app, name="runbook")
