@@ -85,12 +85,36 @@ class TaskRecord(_Frozen):  # type: ignore[no-redef]  # the pydantic plugin trip
     retried_by: str | None = None
     cancel_requested: bool = False
 
+    def __repr__(self) -> str:
+        from claw_lab.display import record_text
+
+        return record_text(self)
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        from claw_lab.display import record_html
+
+        return record_html(self)
+
 
 class TaskPage(_Frozen):
     """One page of a newest-first listing; pass ``next_cursor`` back for the next page."""
 
     items: list[TaskRecord]
     next_cursor: str | None = None
+
+    def __repr__(self) -> str:
+        from claw_lab.display import page_text
+
+        return page_text(self)
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        from claw_lab.display import page_html
+
+        return page_html(self)
 
 
 class RuntimeStats(_Frozen):
@@ -122,6 +146,18 @@ class TaskStats(_Frozen):
     queues: list[QueueDepth]
     unacked: int
     workers: int
+
+    def __repr__(self) -> str:
+        from claw_lab.display import stats_text
+
+        return stats_text(self)
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        from claw_lab.display import stats_html
+
+        return stats_html(self)
 
 
 class MinuteCounts(_Frozen):

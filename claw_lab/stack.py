@@ -102,6 +102,19 @@ def use_redis_url(url: str) -> None:
     registry.cache_clear()
 
 
+def join_running_stack() -> None:
+    """Use the Redis of the ``claw-lab up`` running from this directory when ``CLAW_REDIS_URL`` is not set.
+
+    The stack records its Redis in ``<CLAW_STATE_DIR>/stack.json``, so a private Redis on a
+    random port is found by commands in another terminal and by notebooks.
+    """
+    settings = get_settings()
+    if "redis_url" not in settings.model_fields_set:
+        stack = running_stack(settings)
+        if stack is not None and stack.redis_url:
+            use_redis_url(stack.redis_url)
+
+
 # --- the state file --------------------------------------------------------------------------
 class StackState(BaseModel):
     """What ``stack.json`` records about a running stack: PIDs and addresses, never secrets."""

@@ -24,7 +24,6 @@ from claw_lab.errors import (
     ValidationFailed,
 )
 from claw_lab.manager import TaskManager
-from claw_lab.settings import get_settings
 
 console = Console(highlight=False, soft_wrap=False)
 errors = Console(stderr=True, highlight=False)
@@ -77,23 +76,10 @@ app = new_app("Run and watch claw_lab's jobs: a local stack, task submission and
 
 
 # --- the manager --------------------------------------------------------------------------
-def join_running_stack() -> None:
-    """Use the Redis of the ``claw-lab up`` running from this directory when ``CLAW_REDIS_URL`` is not set.
-
-    The stack records its Redis in ``<CLAW_STATE_DIR>/stack.json``, so a private Redis on a
-    random port is found by commands in another terminal.
-    """
-    from claw_lab.stack import running_stack, use_redis_url
-
-    settings = get_settings()
-    if "redis_url" not in settings.model_fields_set:
-        stack = running_stack(settings)
-        if stack is not None and stack.redis_url:
-            use_redis_url(stack.redis_url)
-
-
 def get_manager() -> TaskManager:
     """The TaskManager for this command (on a running local stack's Redis, see `join_running_stack`)."""
+    from claw_lab.stack import join_running_stack
+
     join_running_stack()
     return TaskManager.default()
 

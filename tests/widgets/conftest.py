@@ -1,0 +1,39 @@
+"""Panel fixtures: the same tests on a `TaskManager` and on an `HttpManager` over the API under uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from claw_lab.api import create_app
+from claw_lab.client import HttpManager
+from claw_lab.manager import Manager, TaskManager
+from claw_lab.registry import Registry
+from claw_lab.settings import Settings
+from claw_lab.tokens import Role
+from claw_lab.widgets.feed import EventFeed
+from tests.support.api import live_server, mint_role_tokens, with_tokens
+
+
+@pytest.fixture(params=["redis", "http"])
+def manager(request: pytest.FixtureRequest, registry: Registry, settings: Settings) -> Iterator[Manager]:
+    """A TaskManager, or an HttpManager (admin token) talking to the API served by uvicorn over it."""
+    core = TaskManager.default()
+    if request.param == "redis":
+        yield core
+        return
+    tokens, entries = mint_role_tokens()
+    with (
+        live_server(create_app(with_tokens(settings, entries), core)) as server,
+        HttpManager(server.url, tokens[Role.ADMIN], retries=1, backoff=0.05) as http,
+    ):
+        yield http
+
+
+@pytest.fixture
+def feed(manager: Manager) -> Iterator[EventFeed]:
+    """The manager's shared feed, with short long-polls so a test ends quickly; closed after the test."""
+    shared = EventFeed.of(manager, wait=1.0, tick=0.2)
+    yield shared
+    shared.close(timeout=5)
