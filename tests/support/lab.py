@@ -138,7 +138,9 @@ class JupyterLab:
         """Open ``path`` in ``page``, wait for its kernel, run all cells and wait until the last one ran."""
         from playwright.sync_api import expect
 
-        page.goto(f"{self.url}/lab/tree/{path}?token={self.token}")
+        # A workspace of its own, so JupyterLab does not reopen the notebooks of earlier tests.
+        workspace = Path(path).stem
+        page.goto(f"{self.url}/lab/workspaces/{workspace}/tree/{path}?token={self.token}")
         page.locator(".jp-Notebook .jp-Cell").first.wait_for()
         self.wait_for_kernel(path)
         expect(page.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute("data-status", "idle")
