@@ -121,6 +121,16 @@ class ChartsModel(PanelModel):
             self.refresh()
 
 
+def _hour_scale(rows: list[Row]) -> alt.Scale | alt.UndefinedType:
+    """The time axis spans every minute of the rows, including the quiet ones no bar is drawn for."""
+    import altair as alt
+
+    if not rows:
+        return alt.Undefined
+    first, last = (datetime.fromisoformat(rows[index]["minute"]) for index in (0, -1))
+    return alt.Scale(domain=[first.timestamp() * 1000, (last.timestamp() + 60) * 1000])
+
+
 def charts_spec(model: ChartsModel) -> alt.VConcatChart:
     """The three charts over ``model``'s current data, as one Altair chart."""
     import altair as alt
@@ -128,9 +138,10 @@ def charts_spec(model: ChartsModel) -> alt.VConcatChart:
     def data(rows: list[Row]) -> alt.Data:
         return alt.Data(values=rows)  # type: ignore[no-untyped-call]
 
-    minute = alt.X("minute:T", title=None, axis=alt.Axis(format="%H:%M"))
+    minute = alt.X("minute:T", title=None, axis=alt.Axis(format="%H:%M"), scale=_hour_scale(model.throughput))
     bars = (
         alt.Chart(data(model.throughput))
+        .transform_filter("datum.tasks > 0")
         .mark_bar()
         .encode(
             x=minute,
@@ -156,7 +167,7 @@ def charts_spec(model: ChartsModel) -> alt.VConcatChart:
     throughput = (
         alt.layer(bars, failure_rate)
         .resolve_scale(y="independent")
-        .properties(width=760, height=160, title="Throughput and failure rate, last hour")
+        .properties(width=700, height=160, title="Throughput and failure rate, last hour")
     )
 
     runtime_base = alt.Chart(data(model.runtimes)).encode(
@@ -166,7 +177,7 @@ def charts_spec(model: ChartsModel) -> alt.VConcatChart:
         runtime_base.mark_rule(color="#9d9d9d").encode(x=alt.X("p50:Q", title="runtime (s)"), x2="max:Q"),
         runtime_base.mark_bar(size=12, color="#72b7b2").encode(x="p50:Q", x2="p90:Q"),
         runtime_base.mark_tick(thickness=2, size=16, color="#f58518").encode(x="p99:Q"),
-    ).properties(width=300, height=160, title="Runtime per task (s): p50-p90 bar, p99 tick, max")
+    ).properties(width=260, height=160, title="Runtime per task (s): p50-p90 bar, p99 tick, max")
 
     queues = (
         alt.Chart(data(model.queues.rows()))
@@ -177,6 +188,9 @@ def charts_spec(model: ChartsModel) -> alt.VConcatChart:
             color=alt.Color("queue:N", legend=alt.Legend(orient="right", title=None)),
             tooltip=["at:T", "queue:N", "depth:Q"],
         )
-        .properties(width=330, height=160, title="Queue depth (sampled while open)")
+        .properties(width=300, height=160, title="Queue depth (sampled while open)")
     )
-    return alt.vconcat(throughput, alt.hconcat(runtimes, queues))
+    board: alt.VConcatChart = alt.vconcat(throughput, alt.hconcat(runtimes, queues))
+    # Outcomes and queues are different colour legends, not one shared scale.
+    resolved: alt.VConcatChart = board.resolve_scale(color="independent")
+    return resolved

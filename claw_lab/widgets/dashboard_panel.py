@@ -59,7 +59,7 @@ class ChartsPanel(Panel):
         with self._render_lock:
             if self.model.closed:
                 return
-            self.chart = chart_class(charts_spec(self.model))
+            self.chart = chart_class(charts_spec(self.model), embed_options={"renderer": "svg"})
             self._area.children = [self.chart]
 
     def render(self) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from claw_lab.redis_server import free_port
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Locator, Page
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CLAW_CHROMIUM", "/usr/bin/chromium")
@@ -163,12 +163,12 @@ class JupyterLab:
             self.api(f"/api/sessions/{session['id']}", method="DELETE")
 
 
-def save_screenshot(page: Page, folder: Path, name: str) -> Path:
-    """Screenshot the page into ``folder`` and, when ``CLAW_SCREENSHOT_DIR`` is set, copy it there too."""
+def save_screenshot(target: Page | Locator, folder: Path, name: str) -> Path:
+    """Screenshot a page or one element into ``folder``; also copied to ``CLAW_SCREENSHOT_DIR`` when set."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    if target := os.environ.get("CLAW_SCREENSHOT_DIR"):
-        Path(target).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(target) / path.name)
+    target.screenshot(path=str(path))
+    if target_dir := os.environ.get("CLAW_SCREENSHOT_DIR"):
+        Path(target_dir).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target_dir) / path.name)
     return path
