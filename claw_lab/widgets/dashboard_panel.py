@@ -10,7 +10,7 @@ import ipywidgets as widgets
 
 from claw_lab.manager import Manager
 from claw_lab.widgets.charts import ChartsModel, charts_spec
-from claw_lab.widgets.connect import default_manager
+from claw_lab.widgets.connection import default_manager
 from claw_lab.widgets.monitor import TaskMonitor
 from claw_lab.widgets.render import Panel, status_html
 from claw_lab.widgets.submit import SubmitPanel
