@@ -31,5 +31,5 @@ def test_cancel_with_terminate_from_the_monitor_revokes_a_running_task(
         monitor.get_by_role("button", name="Cancel").click()
         expect(row).to_contain_text("REVOKED")
         expect(monitor.locator(f'.claw-outcome[data-task-id="{record.id}"]')).to_contain_text("cancel")
-        save_screenshot(page, screenshots, "cancel-from-monitor")
+        save_screenshot(monitor, screenshots, "cancel-from-monitor")
     assert manager.get(record.id).state is TaskState.REVOKED

@@ -40,7 +40,11 @@ def test_a_task_submitted_by_clicking_reaches_success_in_the_monitor(
 ) -> None:
     path = lab.write_notebook(
         "panels.ipynb",
-        ["from claw_lab.widgets import SubmitPanel, TaskMonitor\nSubmitPanel()", "TaskMonitor()"],
+        [
+            "from claw_lab.widgets import SubmitPanel, TaskMonitor, submit_and_follow\nSubmitPanel()",
+            "TaskMonitor()",
+            "submit_and_follow('claw.test.sleep', {'seconds': 1.5, 'steps': 3})",
+        ],
     )
     lab.run_notebook(page, path)
     submit = page.locator(".claw-submit")
@@ -57,7 +61,12 @@ def test_a_task_submitted_by_clicking_reaches_success_in_the_monitor(
     record = manager.get(task_id)
     assert record.kwargs == {"text": "typed in the browser", "repeat": 1}
     assert record.state == "SUCCESS"
-    save_screenshot(page, screenshots, "submit-and-monitor")
+    followed = page.locator(".jp-Cell").nth(2).locator(".claw-follow")
+    expect(followed).to_contain_text("SUCCESS")  # the cell returned long before: updated live
+    expect(followed).to_contain_text("'slept': 1.5")
+    save_screenshot(submit, screenshots, "submit-panel")
+    save_screenshot(page.locator(".claw-monitor"), screenshots, "task-monitor")
+    save_screenshot(followed, screenshots, "submit-and-follow")
 
 
 def test_event_to_screen(

@@ -163,12 +163,12 @@ class JupyterLab:
             self.api(f"/api/sessions/{session['id']}", method="DELETE")
 
 
-def save_screenshot(target: Page | Locator, folder: Path, name: str) -> Path:
-    """Screenshot a page or one element into ``folder``; also copied to ``CLAW_SCREENSHOT_DIR`` when set."""
+def save_screenshot(target: Page | Locator, folder: Path, name: str, *, publish: bool = True) -> Path:
+    """Screenshot a page or one element into ``folder``; ``publish`` also copies it to ``CLAW_SCREENSHOT_DIR``."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"
     target.screenshot(path=str(path))
-    if target_dir := os.environ.get("CLAW_SCREENSHOT_DIR"):
+    if publish and (target_dir := os.environ.get("CLAW_SCREENSHOT_DIR")):
         Path(target_dir).mkdir(parents=True, exist_ok=True)
         shutil.copy(path, Path(target_dir) / path.name)
     return path
