@@ -2,9 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= api,flower,notebook,dev,ai,knowledge
+EXTRAS ?= api,flower,notebook,runbooks,dev,ai,knowledge
 
-.PHONY: install browser-deps check lint typecheck test demo up bench clean
+.PHONY: install check lint typecheck test test-tools demo up bench clean
 
 install: $(VENV)/.installed
 
@@ -24,16 +24,21 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-test: install browser-deps
+test: install test-tools
 	$(PY) -m pytest
 
-# The browser tests drive Debian's chromium (Playwright cannot download its own here).
+# Programs some tests drive: Debian's chromium for the browser tests (Playwright cannot
+# download its own here) and a real Prometheus scraping the API. Installed with apt when
+# missing and we are root; otherwise those tests skip and say why.
 CHROMIUM ?= /usr/bin/chromium
-browser-deps:
-	@if [ -x "$(CHROMIUM)" ]; then :; \
+TEST_PACKAGES = $(if $(wildcard $(CHROMIUM)),,chromium) $(if $(shell command -v prometheus),,prometheus)
+test-tools:
+	@if [ -z "$(strip $(TEST_PACKAGES))" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "$(CHROMIUM) is missing and installing it needs root (apt-get install chromium): the browser tests will be skipped"; fi
+		echo "installing $(strip $(TEST_PACKAGES)) with apt"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEST_PACKAGES) >/dev/null \
+		|| echo "could not install $(strip $(TEST_PACKAGES)) with apt: the tests that need them will be skipped"; \
+	else echo "$(strip $(TEST_PACKAGES)) missing and installing needs root: the tests that need them will be skipped"; fi
 
 demo: install
 	$(VENV)/bin/claw-lab demo

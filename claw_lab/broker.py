@@ -1,7 +1,8 @@
-"""What the broker holds: queue depths per priority level and the unacknowledged count."""
+"""What the broker holds: queue depths per priority level, unacknowledged messages, task ids."""
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -63,3 +64,37 @@ class BrokerProbe:
             by_priority = {MAX_PRIORITY - step: int(n) for step, n in zip(steps, counts, strict=True) if n}
             depths.append(QueueDepth(queue=queue, depth=sum(by_priority.values()), by_priority=by_priority))
         return depths, int(sizes[-1])
+
+    def task_ids(self, queues: list[str]) -> set[str] | None:
+        """Ids of the tasks whose messages wait in ``queues`` or are delivered but unacked.
+
+        One atomic read of every priority list of the queues and of the unacked hash, where
+        a worker's reserved and scheduled (countdown, ETA) messages are; None when the
+        transport cannot list its messages (not Redis).
+        """
+        try:
+            return self._task_ids(queues)
+        except Exception:
+            self.close()
+            raise
+
+    def _task_ids(self, queues: list[str]) -> set[str] | None:
+        channel = self._channel()
+        if not hasattr(channel, "priority_steps"):
+            return None
+        pipe = channel.client.pipeline(transaction=True)
+        for queue in queues:
+            for step in channel.priority_steps:
+                pipe.lrange(channel._q_for_pri(queue, step), 0, -1)
+        pipe.hvals(channel.unacked_key)
+        *waiting, unacked = pipe.execute()
+        messages = [json.loads(raw) for batch in waiting for raw in batch]
+        messages += [json.loads(raw)[0] for raw in unacked]  # [message, exchange, routing key]
+        return {_task_id(message) for message in messages} - {""}
+
+
+def _task_id(message: dict[str, Any]) -> str:
+    """The task id of a Celery message (protocol 2 header, else the correlation id)."""
+    headers = message.get("headers") or {}
+    properties = message.get("properties") or {}
+    return str(headers.get("id") or properties.get("correlation_id") or "")

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from celery.schedules import crontab
 from kombu import Queue
 
 from claw_lab.priority import transport_priority
@@ -32,6 +33,29 @@ def route_task(name: str, *_: Any, **__: Any) -> dict[str, str]:
     return {"queue": spec.queue if spec else DEFAULT_QUEUE}
 
 
+def runbook_entries(settings: Settings) -> dict[str, dict[str, Any]]:
+    """``CLAW_RUNBOOK_SCHEDULES`` as beat entries of ``claw.notebooks.run_runbook`` (cron lines are UTC)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for schedule in settings.runbook_schedules:
+        if schedule.cron is not None:
+            minute, hour, day_of_month, month_of_year, day_of_week = schedule.cron.split()
+            timing: Any = crontab(
+                minute=minute,
+                hour=hour,
+                day_of_month=day_of_month,
+                month_of_year=month_of_year,
+                day_of_week=day_of_week,
+            )
+        else:
+            timing = timedelta(seconds=schedule.every or 0)
+        entries[schedule.entry_name] = {
+            "task": "claw.notebooks.run_runbook",
+            "schedule": timing,
+            "kwargs": {"runbook": schedule.runbook, "parameters": schedule.parameters},
+        }
+    return entries
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """The Celery settings claw_lab runs with, derived from claw_lab's own settings."""
     redis_timeouts = {
@@ -52,6 +76,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": (route_task,),
         "task_default_priority": transport_priority(settings.default_priority),
         "task_queue_max_priority": 9,
+        # kombu's Redis transport, setting aside messages it cannot decode (claw_lab.transport).
+        "broker_transport": "claw_lab.transport:Transport" if settings.broker.startswith("redis") else None,
         "broker_transport_options": {
             "visibility_timeout": settings.visibility_timeout,
             # Sweep for messages of dead workers every interval (kombu's default is ~100 s).
@@ -96,6 +122,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": "claw.maintenance.check_task_health",
                 "schedule": timedelta(seconds=settings.health_check_interval),
             },
+            **runbook_entries(settings),
         },
     }
     if settings.uses_tls(settings.broker):

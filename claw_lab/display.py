@@ -93,6 +93,14 @@ def _pre(text: str) -> str:
     return f'<pre style="white-space:pre-wrap;margin:0;max-height:20em;overflow:auto">{escape(text)}</pre>'
 
 
+def result_text(record: TaskRecord) -> str:
+    """The record's result preview as text: a string as it is, anything else as indented JSON."""
+    preview = record.result_preview
+    if preview is None:
+        return ""
+    return preview if isinstance(preview, str) else json.dumps(preview, indent=2, ensure_ascii=False)
+
+
 def record_html(record: TaskRecord) -> str:
     """The full record: fields, kwargs, result preview, traceback tail and retry links."""
     progress = record.progress
@@ -118,7 +126,7 @@ def record_html(record: TaskRecord) -> str:
         ("retry of", f'<code class="claw-link">{escape(record.retry_of)}</code>' if record.retry_of else ""),
         ("retried as", f'<code class="claw-link">{escape(record.retried_by)}</code>' if record.retried_by else ""),
         ("kwargs", _pre(json.dumps(record.kwargs, indent=2, ensure_ascii=False)) if record.kwargs else ""),
-        ("result", _pre(record.result_preview) if record.result_preview else ""),
+        ("result", _pre(result_text(record)) if record.result_preview is not None else ""),
         ("error", escape(error_summary(record, 500))),
     ]
     if record.error is not None and record.error.traceback:

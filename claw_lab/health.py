@@ -1,7 +1,8 @@
 """The health check behind ``claw.maintenance.check_task_health``: find what is stuck and say so.
 
 It marks tasks LOST that ran past their hard time limit on a worker whose heartbeat is
-gone (re-running idempotent ones once), and reports queues too deep or without consumers,
+gone (re-running idempotent ones once), and waiting tasks whose message is no longer in
+the broker (a purge), and reports queues too deep or without consumers,
 a failure rate over the threshold, and a beat that stopped ticking. The report is stored
 in the registry; an alert goes out when the overall status changes.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from claw_lab.errors import ClawLabError
@@ -23,6 +24,8 @@ from claw_lab.transitions import Transition
 logger = logging.getLogger(__name__)
 _SEVERITY = {HealthStatus.OK: 0, HealthStatus.DEGRADED: 1, HealthStatus.FAILING: 2}
 _LEVEL = {HealthStatus.OK: "info", HealthStatus.DEGRADED: "warning", HealthStatus.FAILING: "error"}
+_MAX_WAITING_CHECKED = 10_000  # waiting records compared with the broker per check
+_RECHECK_DELAY = 0.25  # seconds between the two readings of the broker
 
 
 def check_health(
@@ -32,9 +35,11 @@ def check_health(
     now = time.time() if now is None else now
     workers = manager.workers()
     lost, requeued, stuck = _recover_lost(manager, workers, now, requeue)
+    vanished, unqueued = _recover_vanished(manager, now)
     stats = manager.stats()
     findings = [
         stuck,
+        unqueued,
         _workers_finding(workers),
         *_queue_findings(stats.queues, workers, manager.settings.health_queue_depth_max),
     ]
@@ -46,11 +51,16 @@ def check_health(
         )
     )
     findings.append(_beat(manager, now))
+    previous = manager.registry.health()
+    findings.append(_dead_letters(manager, stats.dead_letters, previous))
     status = max((f.status for f in findings), key=_SEVERITY.__getitem__)
     report = HealthReport(
-        status=status, checked_at=datetime.fromtimestamp(now, UTC), findings=findings, lost=lost, requeued=requeued
+        status=status,
+        checked_at=datetime.fromtimestamp(now, UTC),
+        findings=findings,
+        lost=lost + vanished,
+        requeued=requeued,
     )
-    previous = manager.registry.health()
     changed = previous.status != status if previous else status is not HealthStatus.OK
     if notify and changed:
         report = report.model_copy(update={"notified": _alert(manager, report, previous)})
@@ -116,6 +126,89 @@ def _recover_lost(
     )
 
 
+def _waiting_since(manager: TaskManager, cutoff: float) -> Iterator[TaskRecord]:
+    """QUEUED and RETRY records submitted before ``cutoff``, at most `_MAX_WAITING_CHECKED`."""
+    until, seen = datetime.fromtimestamp(cutoff, UTC), 0
+    for state in (TaskState.QUEUED, TaskState.RETRY):
+        cursor = None
+        while seen < _MAX_WAITING_CHECKED:
+            page = manager.list(state=state, until=until, limit=500, cursor=cursor)
+            seen += len(page.items)
+            yield from page.items
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
+
+
+def _recover_vanished(manager: TaskManager, now: float) -> tuple[list[str], HealthFinding]:
+    """Mark LOST the waiting tasks, older than the grace, whose message the broker no longer holds.
+
+    A message is held while it waits in its queue or sits unacked with a worker (reserved,
+    running, or scheduled by a countdown or ETA). It is read twice, a moment apart, because
+    a message on its way from the queue to a worker is briefly in neither.
+    """
+    grace = manager.settings.health_queued_grace
+    missing = {record.id: record for record in _waiting_since(manager, now - grace)}
+    queues = sorted({record.queue for record in missing.values() if record.queue})
+    for reading in range(2):
+        if not missing:
+            break
+        if reading:
+            time.sleep(_RECHECK_DELAY)
+        held = manager.broker.task_ids(queues)
+        if held is None:
+            message = "this broker cannot list its messages; waiting tasks are not checked against it"
+            return [], HealthFinding(check="vanished_messages", status=HealthStatus.OK, message=message)
+        missing = {task_id: record for task_id, record in missing.items() if task_id not in held}
+    marks = [
+        Transition(
+            record.id,
+            TaskState.LOST,
+            attempt=record.retries,
+            at=now,
+            init={"name": record.name},
+            set={
+                "error_type": "MessageLost",
+                "error_message": f"its message is no longer in the broker (queue {record.queue}, purged?)",
+            },
+            expect={"state": record.state},  # it may have started meanwhile
+        )
+        for record in missing.values()
+    ]
+    verdicts = manager.registry.apply(marks)
+    lost = [mark.task_id for mark, verdict in zip(marks, verdicts, strict=True) if verdict == 1]
+    for task_id in lost:
+        manager.registry.suppress_redelivery(task_id, now)  # should the message turn up after all
+    if not lost:
+        message = f"every task waiting longer than {grace:.0f}s has its message in the broker"
+        return lost, HealthFinding(check="vanished_messages", status=HealthStatus.OK, message=message)
+    message = f"{len(lost)} waiting task(s) had no message left in the broker (purged?); marked LOST, retry them"
+    return lost, HealthFinding(
+        check="vanished_messages", status=HealthStatus.DEGRADED, message=message, details={"lost": lost}
+    )
+
+
+def _dead_letters(manager: TaskManager, count: int, previous: HealthReport | None) -> HealthFinding:
+    """Degraded while undecodable messages arrived since the previous check."""
+    findings = previous.findings if previous else []
+    before = next((f.details.get("count", 0) for f in findings if f.check == "dead_letters"), 0)
+    new = max(0, count - int(before))
+    if not new:
+        message = f"no new undecodable message ({count} set aside in all)" if count else "no undecodable message"
+        return HealthFinding(check="dead_letters", status=HealthStatus.OK, message=message, details={"count": count})
+    newest = manager.registry.dead_letters(limit=min(new, 10))
+    return HealthFinding(
+        check="dead_letters",
+        status=HealthStatus.DEGRADED,
+        message=f"{new} undecodable message(s) set aside since the last check ({count} in all)",
+        details={
+            "count": count,
+            "new": new,
+            "newest": [{"queue": d.queue, "at": d.at.isoformat(), "reason": d.reason} for d in newest],
+        },
+    )
+
+
 def _workers_finding(workers: list[WorkerInfo]) -> HealthFinding:
     if not workers:
         return HealthFinding(check="workers", status=HealthStatus.FAILING, message="no worker is alive")
@@ -172,7 +265,10 @@ def _beat(manager: TaskManager, now: float) -> HealthFinding:
         except KeyError:
             continue
         seen += 1
-        interval = entry["schedule"].total_seconds()
+        schedule = entry["schedule"]
+        if not isinstance(schedule, timedelta):
+            continue  # a cron entry (a scheduled runbook) may rightly not run for days
+        interval = schedule.total_seconds()
         if stored.last_run_at is not None and now - stored.last_run_at.timestamp() > 2 * interval + 60:
             late.append(name)
     if not seen:

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
 class TaskState(StrEnum):
@@ -80,7 +80,11 @@ class TaskRecord(_Frozen):  # type: ignore[no-redef]  # the pydantic plugin trip
     retries: int = 0
     progress: Progress | None = None
     error: TaskError | None = None
-    result_preview: str | None = None
+    result_preview: JsonValue = Field(
+        None,
+        description="the return value where its JSON fits CLAW_RESULT_PREVIEW_CHARS, "
+        'else {"truncated": true, "chars": <length>, "preview": "<its first characters>"}',
+    )
     retry_of: str | None = None
     retried_by: str | None = None
     cancel_requested: bool = False
@@ -127,6 +131,14 @@ class RuntimeStats(_Frozen):
     max: float
 
 
+class RuntimeHistogram(_Frozen):
+    """How long one task's runs took, as cumulative buckets since the registry began."""
+
+    buckets: dict[str, int] = Field(description="upper bound in seconds ('+Inf' last) -> runs that took at most that")
+    sum: float = Field(description="seconds of all the runs counted")
+    count: int
+
+
 class QueueDepth(_Frozen):
     """Messages waiting in one broker queue, split by priority level."""
 
@@ -146,6 +158,13 @@ class TaskStats(_Frozen):
     queues: list[QueueDepth]
     unacked: int
     workers: int
+    finished_total: dict[str, dict[TaskState, int]] = Field(
+        default_factory=dict, description="tasks finished by name and state, ever (retention does not lower it)"
+    )
+    runtime_histograms: dict[str, RuntimeHistogram] = Field(
+        default_factory=dict, description="runtime histogram of each task name, ever"
+    )
+    dead_letters: int = Field(0, description="undecodable broker messages set aside since the registry began")
 
     def __repr__(self) -> str:
         from claw_lab.display import stats_text
@@ -230,6 +249,16 @@ class HealthStatus(StrEnum):
     OK = "ok"
     DEGRADED = "degraded"
     FAILING = "failing"
+
+
+class DeadLetter(_Frozen):
+    """A broker message no worker could decode, set aside with where and when it was found."""
+
+    queue: str
+    at: datetime
+    reason: str
+    size: int = Field(description="bytes of the whole message")
+    body: str = Field(description="the message bytes (at most CLAW_DEAD_LETTER_BODY_BYTES), base64")
 
 
 class HealthFinding(_Frozen):

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis
 from pydantic import BaseModel, ValidationError
@@ -31,7 +31,7 @@ from claw_lab.errors import BackendUnavailable, ClawLabError, ConfigurationError
 from claw_lab.processes import ChildProcess, ChildSpec, LineSink
 from claw_lab.programs import api_command, beat_command, flower_command, lab_command, require_module, worker_command
 from claw_lab.redis_server import RedisServer
-from claw_lab.settings import Settings, get_settings
+from claw_lab.settings import Settings, get_settings, redact
 from claw_lab.tokens import Role, mint_token
 
 STATE_FILE = "stack.json"
@@ -44,16 +44,6 @@ class StackFailed(ClawLabError):
 
 
 # --- Redis ---------------------------------------------------------------------------------
-def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe to print."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
 def redis_answers(settings: Settings) -> bool:
     """Whether a Redis answers at ``CLAW_REDIS_URL`` with the configured TLS and credentials.
 

@@ -1,9 +1,11 @@
 """Celery signal handlers that feed the registry, and the tracker that batches their writes.
 
 Publishers write at once (a submit must be listed when it returns). Worker processes
-buffer transitions and a flusher thread writes them in one round trip per batch, so
-tracking costs a task an append to a list rather than a Redis call; a worker killed with
-SIGKILL loses at most one flush interval of events, which redelivery then rewrites.
+buffer the transitions of running tasks and a flusher thread writes them in one round trip
+per batch. A task's end is written by the task's own thread, together with everything
+still pending (its STARTED, usually), before Celery acknowledges the message: a worker
+killed at any moment leaves either the outcome in the registry or the message in the
+broker, whose redelivery rewrites what was lost.
 """
 
 from __future__ import annotations
@@ -18,13 +20,12 @@ from typing import Any
 
 from celery import Celery, Task, signals
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
-from celery.utils.saferepr import saferepr
 
 from claw_lab.models import TaskState
 from claw_lab.priority import user_priority
 from claw_lab.registry import Registry
 from claw_lab.settings import Settings
-from claw_lab.transitions import Transition, coalesce
+from claw_lab.transitions import Transition, coalesce, json_preview
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ class Tracker:
         self.settings = settings
         self.max_batch = max_batch
         self._pending: list[Transition] = []
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _pending
+        self._writing = threading.Lock()  # one batch written at a time, in the order taken
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -64,6 +66,19 @@ class Tracker:
         if first:  # the flusher is already awake for the others
             self._wake.set()
 
+    def settle(self, transition: Transition) -> None:
+        """Write ``transition`` and everything pending before returning.
+
+        Used for a task's end: Celery acknowledges the message once the task returns, so
+        its outcome must be in the registry by then. The task's STARTED, still pending
+        when it ran shorter than the linger, goes in the same write (one event).
+        """
+        with self._writing:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            batch.append(transition)
+            self._write_batches(coalesce(batch))
+
     def start(self, *, forked: bool = False) -> None:
         """Start the flusher thread (once per process).
 
@@ -71,7 +86,7 @@ class Tracker:
         pending events: the parent writes those, and its lock may have been held mid-fork.
         """
         if forked:
-            self._lock, self._pending, self._thread = threading.Lock(), [], None
+            self._lock, self._writing, self._pending, self._thread = threading.Lock(), threading.Lock(), [], None
             self._wake, self._stop = threading.Event(), threading.Event()
         if self._thread is not None:
             return
@@ -90,9 +105,12 @@ class Tracker:
 
     def flush(self) -> None:
         """Write every pending transition now."""
-        with self._lock:
-            batch, self._pending = self._pending, []
-        batch = coalesce(batch)
+        with self._writing:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            self._write_batches(coalesce(batch))
+
+    def _write_batches(self, batch: list[Transition]) -> None:
         for start in range(0, len(batch), self.max_batch):
             self._write(batch[start : start + self.max_batch])
 
@@ -187,10 +205,10 @@ class TrackingHooks:
         encoded = json.dumps(kwargs, separators=(",", ":")) if kwargs is not None else None
         if encoded is not None and len(encoded.encode()) > self.settings().max_kwargs_bytes:
             encoded = None
-        stamped = headers.get("claw_submitted_ms")  # set by TaskManager.submit, which returns that time
+        stamped = headers.get("claw_submitted_ms")  # set by TaskManager.submit and .retry, which return that time
         now = int(stamped) / 1000 if stamped and not retries else time.time()
-        # Outside a running task (a submit) the record must exist when the call returns;
-        # inside one (retries, sub-tasks) the worker's flusher may batch it.
+        # A manager's publish (stamped) or any publish outside a running task must be
+        # recorded when the call returns; inside a task (retries, sub-tasks) the flusher may batch it.
         self.tracker.emit(
             Transition(
                 task_id,
@@ -206,7 +224,7 @@ class TrackingHooks:
                     "retry_of": headers.get("claw_retry_of"),
                 },
             ),
-            now=self.app.current_worker_task is None,
+            now=bool(stamped and not retries) or self.app.current_worker_task is None,
         )
 
     # --- worker side ---------------------------------------------------------------------
@@ -251,13 +269,13 @@ class TrackingHooks:
         if began is not None:
             fields["runtime"] = round(time.perf_counter() - began, 6)
         fields["finished_at"] = now
-        self.tracker.emit(Transition(task_id, state, attempt=attempt, at=now, init={"name": task.name}, set=fields))
+        self.tracker.settle(Transition(task_id, state, attempt=attempt, at=now, init={"name": task.name}, set=fields))
 
     def success(self, sender: Task, result: Any = None, **_: Any) -> None:
         if not self._ours(sender):
             return
         chars = self.settings().result_preview_chars
-        preview = saferepr(result, chars) if chars else None
+        preview = json_preview(result, chars) if chars else None
         request = sender.request
         self._finish(sender, request.id, TaskState.SUCCESS, int(request.retries or 0), {"result_preview": preview})
 
@@ -286,12 +304,14 @@ class TrackingHooks:
             Transition(request.id, TaskState.RETRY, attempt=attempt + 1, init={"name": sender.name}, note=error)
         )
 
-    def revoked(self, sender: Task, request: Any = None, **_: Any) -> None:
+    def revoked(self, sender: Task, request: Any = None, expired: bool = False, **_: Any) -> None:
         if not self._ours(sender) or request is None:
             return
+        if not expired:
+            self._record_control_revoke(request.id)
         self._started.pop((request.id, int(request.retries or 0)), None)
         now = time.time()
-        self.tracker.emit(
+        self.tracker.settle(
             Transition(
                 request.id,
                 TaskState.REVOKED,
@@ -301,6 +321,14 @@ class TrackingHooks:
                 set={"finished_at": now},
             )
         )
+
+    def _record_control_revoke(self, task_id: str) -> None:
+        """Make a revoke this worker acted on a durable cancel now (one sent by ``celery control
+        revoke`` or Flower; claw_lab's own cancels already are, and are left alone)."""
+        try:
+            self.tracker.registry().record_revokes([task_id])
+        except Exception:  # the heartbeat records it from the worker's revoked set on its next tick
+            logger.warning("could not record the revoke of %s yet", task_id, exc_info=True)
 
     def _error_fields(self, exception: BaseException, einfo: Any) -> dict[str, object]:
         if einfo is not None and getattr(einfo, "traceback", None):

@@ -32,7 +32,7 @@ def test_submit_waits_and_prints_the_finished_record(manager: TaskManager, worke
     record = as_json(result)
     assert record["state"] == "SUCCESS"
     assert record["kwargs"] == {"text": "hi", "repeat": 2}
-    assert "hihi" in record["result_preview"]
+    assert record["result_preview"] == {"text": "hihi"}
     assert manager.get(record["id"]).state is TaskState.SUCCESS
 
 

@@ -19,8 +19,7 @@ from claw_lab.manager import TaskManager
 from claw_lab.models import TaskState
 from claw_lab.redis_server import RedisServer, answers, free_port
 from claw_lab.registry import Registry
-from claw_lab.settings import Settings, load_settings
-from claw_lab.stack import redact
+from claw_lab.settings import Settings, load_settings, redact
 from tests.support.stack import ROOT, STACK_ENV, alive, claw_lab_command, claw_up, descendants
 
 pytestmark = pytest.mark.subprocess

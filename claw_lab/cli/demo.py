@@ -29,8 +29,8 @@ from claw_lab.manager import TaskManager
 from claw_lab.models import TaskRecord, TaskState
 from claw_lab.programs import api_available, module_available
 from claw_lab.redis_server import free_port
-from claw_lab.settings import Settings, get_settings
-from claw_lab.stack import LocalStack, StackFailed, http_answers, port_free, redact
+from claw_lab.settings import Settings, get_settings, redact
+from claw_lab.stack import LocalStack, StackFailed, http_answers, port_free
 
 GUIDE_ID = "claw-lab-guide"
 GUIDE = """\

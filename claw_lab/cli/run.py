@@ -20,8 +20,8 @@ from rich.text import Text
 from claw_lab.cli.common import app, console
 from claw_lab.cli.render import stopped_line
 from claw_lab.programs import api_command, beat_command, flower_command, require_module, worker_command
-from claw_lab.settings import get_settings
-from claw_lab.stack import LocalStack, StackFailed, join_running_stack, redact
+from claw_lab.settings import get_settings, redact
+from claw_lab.stack import LocalStack, StackFailed, join_running_stack
 
 PREFIX_STYLES = {"worker": "cyan", "beat": "magenta", "api": "green", "flower": "yellow", "lab": "blue"}
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -11,6 +11,13 @@
 --   <P>:rt:<name>          list   most recent runtimes of a task name
 --   <P>:events             stream lifecycle events, capped
 --   <P>:revoked            zset   durable cancels, score = time of the cancel
+--   <P>:h:<name>           hash   runtime histogram of a task name: one count per bucket
+--                                 (field = its upper bound, not cumulative) and 'sum'
+--   <P>:fin                hash   NAME|STATE -> tasks that finished so; never decremented
+--   <P>:dead               list   undecodable broker messages set aside (JSON, newest first), capped
+--   <P>:dead:n             string how many messages were ever set aside
+--   <P>:x:<first 4 chars>  zset   task ids by their first four characters, score 0, for
+--                                 prefix lookups by lexicographic range (small: a listpack)
 --
 -- Times (ts, tb, tf, event times, scores of clock and revoked) are integer milliseconds.
 -- Indexes are "all", "s:<STATE>", "n:<NAME>" and "q:<QUEUE>". Buckets hold at most BUCKET
@@ -22,11 +29,16 @@ local FINISHED = {SUCCESS = true, FAILURE = true, REVOKED = true}
 local RATED = {QUEUED = true, SUCCESS = true, FAILURE = true}  -- per-minute counts (rates)
 local RANK = {QUEUED = 1, RETRY = 1, LOST = 1, STARTED = 2, PROGRESS = 3,
               SUCCESS = 9, FAILURE = 9, REVOKED = 9}
+local WAITING = {QUEUED = true, RETRY = true}  -- the message waits in the broker
+-- Upper bounds of the runtime histogram buckets ({number, field name} pairs, ascending,
+-- the last one +Inf); set by the scripts that record finishes (see apply.lua).
+local RUNTIME_BUCKETS = {}
 
 local function record_key(id) return P .. ':t:' .. id end
 local function bucket_of(seq) return math.floor(tonumber(seq) / BUCKET) end
 local function bucket_key(index, bucket) return P .. ':i:' .. index .. ':' .. bucket end
 local function directory_key(index) return P .. ':d:' .. index end
+local function prefix_key(id) return P .. ':x:' .. string.sub(id, 1, 4) end
 
 local function index_add(index, seq, id)
   local bucket = bucket_of(seq)
@@ -80,12 +92,34 @@ local function set_fields(key, fields, ...)
   if #flat > 0 then redis.call('HSET', key, unpack(flat)) end
 end
 
+-- A task reached SUCCESS, FAILURE or REVOKED: monotonic counters by name and state, and
+-- the runtime (seconds, a string; nil when unknown) in its recent list and its histogram.
+local function record_finish(name, state, runtime, runtime_window)
+  redis.call('HINCRBY', P .. ':fin', name .. '|' .. state, 1)
+  if not runtime then return end
+  local runtimes = P .. ':rt:' .. name
+  if redis.call('LPUSH', runtimes, runtime) > runtime_window then
+    redis.call('LTRIM', runtimes, 0, runtime_window - 1)
+  end
+  local seconds = tonumber(runtime)
+  for _, bucket in ipairs(RUNTIME_BUCKETS) do
+    if seconds <= bucket[1] then
+      redis.call('HINCRBY', P .. ':h:' .. name, bucket[2], 1)
+      redis.call('HINCRBYFLOAT', P .. ':h:' .. name, 'sum', runtime)
+      return
+    end
+  end
+end
+
 -- Is moving from (current, current_attempt) to (state, attempt) a step forward?
 -- Returns 'move', 'refresh' (same state again: update fields, count nothing) or 'reject'.
-local function decide(current, current_attempt, state, attempt)
+-- `expected` is the state the event's compare-and-set guard checked, if any: a task whose
+-- message is gone from the broker (the health check) may go LOST while it waits.
+local function decide(current, current_attempt, state, attempt, expected)
   if FINISHED[current] then return 'reject' end
   if state == 'LOST' then
     if current == 'STARTED' or current == 'PROGRESS' then return 'move' end
+    if WAITING[current] and expected == current then return 'move' end
     return 'reject'
   end
   if FINISHED[state] then return 'move' end
@@ -129,10 +163,12 @@ local function apply_event(event, events_max, runtime_window)
     index_add('s:' .. state, seq, id)
     index_add('n:' .. name, seq, id)
     index_add('q:' .. queue, seq, id)
+    redis.call('ZADD', prefix_key(id), 0, id)
     redis.call('ZADD', P .. ':clock', 'NX', init.ts or event.at, bucket_of(seq))
     count_state(name, state, 1)
     redis.call('HINCRBY', P .. ':counts', 'q|' .. queue, 1)
     note_transitions(event, id, name, events_max)
+    if FINISHED[state] then record_finish(name, state, (event.set or {}).rt, runtime_window) end
     return 1
   end
 
@@ -144,7 +180,7 @@ local function apply_event(event, events_max, runtime_window)
   end
   set_fields(key, event.note)
 
-  local verdict = decide(current_state, tonumber(current[2]) or 0, state, attempt)
+  local verdict = decide(current_state, tonumber(current[2]) or 0, state, attempt, (event.expect or {}).s)
   -- The same attempt started by another worker: the first one died and the broker
   -- redelivered the message. Start over on the new worker; the old progress is void.
   local set = event.set or {}
@@ -165,11 +201,19 @@ local function apply_event(event, events_max, runtime_window)
   count_state(name, current_state, -1)
   count_state(name, state, 1)
   note_transitions(event, id, name, events_max)
-  if FINISHED[state] and event.set and event.set.rt then
-    local runtimes = P .. ':rt:' .. name
-    if redis.call('LPUSH', runtimes, event.set.rt) > runtime_window then
-      redis.call('LTRIM', runtimes, 0, runtime_window - 1)
-    end
-  end
+  if FINISHED[state] then record_finish(name, state, set.rt, runtime_window) end
   return 1
+end
+
+-- Cancel a task for good (claw-lab cancel, or a revoke sent through Celery's control):
+-- mark the record, remember the id in <P>:revoked (workers load it, so one started later
+-- still skips the task) and move a task that has not started straight to REVOKED.
+-- `state` is the record's current state, not finished. Returns 'running' or 'revoked'.
+local function cancel_task(id, state, now, events_max)
+  redis.call('HSET', record_key(id), 'cx', '1')
+  redis.call('ZADD', P .. ':revoked', now, id)
+  if state == 'STARTED' or state == 'PROGRESS' then return 'running' end
+  local attempt = tonumber(redis.call('HGET', record_key(id), 'a')) or 0
+  apply_event({id = id, state = 'REVOKED', attempt = attempt, at = now, set = {tf = now}}, events_max, 1)
+  return 'revoked'
 end

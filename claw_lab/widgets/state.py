@@ -15,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from claw_lab.display import result_text
 from claw_lab.errors import ValidationFailed
 from claw_lab.manager import Manager
 from claw_lab.models import ControlReport, QueueDepth, TaskEvent, TaskRecord, TaskType, WorkerInfo
@@ -103,7 +104,7 @@ class FollowModel(PanelModel):
         if record is None:
             return ""
         if record.state.finished:
-            return record.result_preview or (record.error.message if record.error else "")
+            return result_text(record) or (record.error.message if record.error else "")
         return record.progress.message or "" if record.progress else ""
 
     def read(self) -> None:
