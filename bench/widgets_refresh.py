@@ -8,7 +8,7 @@ the refresh is printed too (``time.thread_time``).
 
 Idle: opens two TaskMonitors, a WorkerPanel and a SubmitPanel on one manager wrapped to
 count every call, lets the first loads finish, then counts the calls of IDLE seconds of
-nothing happening.
+nothing happening; then the same for a `dashboard()`.
 
     .venv/bin/python bench/widgets_refresh.py [N] [SAMPLES] [IDLE]
 """
@@ -105,18 +105,29 @@ def refresh(count: int, samples: int) -> None:
 
 
 def idle(seconds: float) -> None:
+    from claw_lab.widgets import SubmitPanel, TaskMonitor, WorkerPanel, dashboard
+
+    count_idle(
+        "2 TaskMonitors + WorkerPanel + SubmitPanel",
+        lambda manager: [TaskMonitor(manager), TaskMonitor(manager), WorkerPanel(manager), SubmitPanel(manager)],
+        seconds,
+    )
+    count_idle("dashboard() (charts + the three panels)", lambda manager: [dashboard(manager)], seconds)
+
+
+def count_idle(label: str, build: Any, seconds: float) -> None:
+    """Count the backend calls of the panels ``build(manager)`` opens, over ``seconds`` of nothing."""
     from claw_lab.manager import TaskManager
-    from claw_lab.widgets import SubmitPanel, TaskMonitor, WorkerPanel
 
     counting = CountingManager(TaskManager.default())
-    panels = [TaskMonitor(counting), TaskMonitor(counting), WorkerPanel(counting), SubmitPanel(counting)]
+    panels = build(counting)
     time.sleep(3)  # first loads
     counting.calls.clear()
     time.sleep(seconds)
     calls = dict(counting.calls)
     total = sum(calls.values())
     report(
-        f"idle panels: 2 TaskMonitors + WorkerPanel + SubmitPanel, {seconds:.0f} s of nothing (goal: <= 2 calls/s)",
+        f"idle: {label}, {seconds:.0f} s of nothing (goal: <= 2 calls/s)",
         [
             ("backend calls", f"{total} = {total / seconds:.2f} per second"),
             *[(f"  {name}", str(n)) for name, n in sorted(calls.items())],

@@ -18,6 +18,7 @@ if importlib.util.find_spec("ipywidgets") is None:
 
 if TYPE_CHECKING:
     from claw_lab.widgets.connection import connect
+    from claw_lab.widgets.dashboard_panel import dashboard
     from claw_lab.widgets.follow_panel import follow, submit_and_follow
     from claw_lab.widgets.monitor import TaskMonitor
     from claw_lab.widgets.submit import SubmitPanel
@@ -30,6 +31,7 @@ __all__ = [  # noqa: RUF022  (grouped, not sorted)
     "SubmitPanel",
     "TaskMonitor",
     "WorkerPanel",
+    "dashboard",
     # one-cell displays
     "follow",
     "submit_and_follow",
@@ -40,6 +42,7 @@ _HOMES = {
     "SubmitPanel": "claw_lab.widgets.submit",
     "TaskMonitor": "claw_lab.widgets.monitor",
     "WorkerPanel": "claw_lab.widgets.workers",
+    "dashboard": "claw_lab.widgets.dashboard_panel",
     "follow": "claw_lab.widgets.follow_panel",
     "submit_and_follow": "claw_lab.widgets.follow_panel",
 }

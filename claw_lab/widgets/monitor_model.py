@@ -73,6 +73,11 @@ def _newest_first(record: TaskRecord) -> float:
     return -(record.submitted_at.timestamp() if record.submitted_at else 0.0)
 
 
+# A new task shows up with its QUEUED event, or with STARTED when the worker's record of the
+# start reached the registry before the publisher's (the QUEUED transition is then dropped).
+_FIRST_SEEN = frozenset({TaskState.QUEUED, TaskState.STARTED})
+
+
 class MonitorModel(PanelModel):
     """One page of tasks kept live from the feed, with counters, selection and Cancel / Retry."""
 
@@ -169,9 +174,7 @@ class MonitorModel(PanelModel):
                 for event in events
                 if event.task_id not in visible
                 and (self.filters.name is None or event.name == self.filters.name)
-                and (
-                    event.state == self.filters.state if self.filters.state else room or event.state is TaskState.QUEUED
-                )
+                and (event.state == self.filters.state if self.filters.state else room or event.state in _FIRST_SEEN)
             )
         if not changed and not arriving:
             self._counts_stale = True  # read on a coming tick, at most every counts_interval
