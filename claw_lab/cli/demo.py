@@ -252,7 +252,8 @@ def demo(
                 console.print(record_view(record, kwargs=False, preview_chars=300))
                 if job.name == "claw.ai.generate_response" and record.state is TaskState.SUCCESS:
                     console.print(_answer(manager, record))
-            console.print(tasks_table(manager.list(limit=50).items, title="every task of the demo, newest first"))
+            console.print("[bold]every task of the demo, newest first[/]")
+            console.print(tasks_table(manager.list(limit=50).items, width=console.width))
             console.print(stats_view(manager.stats()))
             console.print(workers_table(manager.workers()))
             for line in _outputs(manager, results):
