@@ -55,6 +55,8 @@ bench: install
 	$(PY) bench/round_trip.py
 	$(PY) bench/registry_scale.py
 	$(PY) bench/ingest.py
+	$(PY) bench/widgets_refresh.py
+	$(PY) bench/widgets_memory.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

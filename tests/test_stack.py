@@ -128,14 +128,16 @@ def test_up_refuses_a_private_redis_when_told_or_when_the_url_is_not_plain_local
 
 
 @pytest.mark.skipif(not API_PRESENT, reason="the API package is not there")
-def test_a_busy_api_port_stops_what_was_started(redis_server: RedisServer, registry: Registry, tmp_path: Path) -> None:
+def test_a_busy_api_port_is_refused_before_anything_starts(
+    redis_server: RedisServer, registry: Registry, tmp_path: Path
+) -> None:
     with RedisServer() as squatter:  # anything listening on the port will do
         env = {"CLAW_REDIS_URL": redis_server.url, "CLAW_API_PORT": str(squatter.port)}
         with claw_up(tmp_path, "--pool", "solo", env=env) as up:
             code = up.process.wait(timeout=120)
     assert code == 6, up.output()
     assert "already in use" in up.output()
-    assert "stopped" in up.output()
+    assert "stopped" not in up.output()  # checked before anything started
     assert not descendants(up.pid)
 
 

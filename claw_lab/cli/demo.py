@@ -252,8 +252,9 @@ def demo(
                 console.print(record_view(record, kwargs=False, preview_chars=300))
                 if job.name == "claw.ai.generate_response" and record.state is TaskState.SUCCESS:
                     console.print(_answer(manager, record))
-            console.print("[bold]every task of the demo, newest first[/]")
-            console.print(tasks_table(manager.list(limit=50).items, width=console.width))
+            table = tasks_table(manager.list(limit=50).items, width=console.width)
+            table.title = "every task of the demo, newest first"
+            console.print(table)
             console.print(stats_view(manager.stats()))
             console.print(workers_table(manager.workers()))
             for line in _outputs(manager, results):
