@@ -35,7 +35,7 @@ from claw_lab.models import (
 from claw_lab.settings import Settings
 from claw_lab.transitions import FIELDS, Transition, ms
 
-_LISTING_FIELDS = ("p", "a", "tb", "tf", "rt", "w", "pc", "pt", "pm", "et", "em", "rp", "ro", "rb", "cx")
+_LISTING_FIELDS = ("p", "a", "tb", "tf", "rt", "w", "pc", "pt", "pm", "et", "em", "rp", "ro", "rb", "cx", "rd")
 _SCAN_BUDGET = 2000
 # Upper bounds (seconds) of the runtime histogram buckets; a last +Inf bucket takes the rest.
 RUNTIME_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
@@ -492,6 +492,7 @@ def _record(task_id: str, raw: Mapping[str, str | None]) -> TaskRecord:
         retry_of=raw.get("ro") or None,
         retried_by=raw.get("rb") or None,
         cancel_requested=bool(raw.get("cx")),
+        redeliveries=int(raw.get("rd") or 0),
     )
 
 

@@ -89,8 +89,9 @@ def test_celery_revoke_of_a_task_no_worker_holds_is_recorded_and_durable(
 
     with celery_worker(registry, tmp_path, queues="notifications") as later:
         # A worker started after the revoke, which Celery alone would not tell: it skips the message.
-        wait_for(lambda: _holds_nothing(manager, "notifications"), 20, "the worker to take the message")
-        assert f"Discarding revoked task: claw.test.fail[{record.id}]" in later.output()
+        discarded = f"Discarding revoked task: claw.test.fail[{record.id}]"
+        wait_for(lambda: discarded in later.output(), 20, "the worker to discard the message")
+        wait_for(lambda: _holds_nothing(manager, "notifications"), 20, "the message to be acknowledged")
     after = manager.get(record.id)
     assert after.state is TaskState.REVOKED
     assert after.started_at is None

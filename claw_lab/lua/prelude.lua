@@ -137,6 +137,7 @@ end
 --   note  {field = value}           written whatever the verdict (e.g. the error behind a retry,
 --                                   whose signal can arrive after the next attempt started)
 --   expect {field = value}          optional compare-and-set guard
+--   rd    1                         the broker delivered the message again: count it (rd field)
 -- Returns 1 (moved), 2 (refreshed), 0 (rejected) or -1 (unknown task and no name to create it).
 local function apply_event(event, events_max, runtime_window)
   local id, state = event.id, event.state
@@ -158,6 +159,7 @@ local function apply_event(event, events_max, runtime_window)
     set_fields(key, init)
     set_fields(key, event.note)
     set_fields(key, event.set, 's', state, 'a', attempt, 'seq', seq)
+    if event.rd then redis.call('HSET', key, 'rd', 1) end
     index_add('all', seq, id)
     index_add('s:' .. state, seq, id)
     index_add('n:' .. name, seq, id)
@@ -178,6 +180,7 @@ local function apply_event(event, events_max, runtime_window)
     end
   end
   set_fields(key, event.note)
+  if event.rd then redis.call('HINCRBY', key, 'rd', 1) end
 
   local verdict = decide(current_state, tonumber(current[2]) or 0, state, attempt, (event.expect or {}).s)
   -- The same attempt started by another worker: the first one died and the broker
