@@ -178,7 +178,7 @@ def test_cancel_queued_task_then_retry_it(manager: TaskManager, worker: object) 
     assert cancelled.cancel_requested
     assert manager.stats().by_state[TaskState.REVOKED] == 1
     retried = manager.retry(record.id)
-    assert retried.state is TaskState.QUEUED
+    assert retried.state in (TaskState.QUEUED, TaskState.STARTED, TaskState.SUCCESS)  # the worker may be quick
     assert retried.retry_of == record.id
     assert manager.wait(retried.id, timeout=10).state is TaskState.SUCCESS  # runs now, not in an hour
     assert manager.get(record.id).state is TaskState.REVOKED

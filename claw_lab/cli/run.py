@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+import webbrowser
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ from claw_lab.cli.common import app, console
 from claw_lab.cli.render import exit_status, stopped_line
 from claw_lab.programs import api_command, beat_command, flower_command, flower_env, require_module, worker_command
 from claw_lab.settings import get_settings, redact
-from claw_lab.stack import STATE_FILE, LocalStack, StackFailed, join_running_stack, survivors
+from claw_lab.stack import STATE_FILE, LocalStack, StackFailed, http_answers, join_running_stack, survivors
 
 PREFIX_STYLES = {"worker": "cyan", "beat": "magenta", "api": "green", "flower": "yellow", "lab": "blue"}
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -71,10 +72,19 @@ def stop_signals(stop: threading.Event, stack: LocalStack) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def ready_panel(stack: LocalStack, token: str | None, lab_token: str | None, *, exported: str | None) -> Panel:
+def lab_url(stack: LocalStack, lab_token: str, notebook: str | None = None) -> str:
+    """The JupyterLab URL that logs in with ``lab_token`` (and opens ``notebook``, relative to the lab's root)."""
+    base = stack.urls["lab"] + (f"/tree/{notebook}" if notebook else "")
+    return f"{base}?token={lab_token}"
+
+
+def ready_panel(
+    stack: LocalStack, token: str | None, lab_token: str | None, *, exported: str | None, notebook: str | None = None
+) -> Panel:
     """Where everything is, the API token (shown this once), how other shells reach it, and how to stop.
 
-    ``exported`` is a ``CLAW_REDIS_URL`` this shell had set before the stack started.
+    ``exported`` is a ``CLAW_REDIS_URL`` this shell had set before the stack started;
+    ``notebook`` the one the lab login opens.
     """
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
@@ -94,7 +104,7 @@ def ready_panel(stack: LocalStack, token: str | None, lab_token: str | None, *, 
         grid.add_row("api token", Text(token, style="bold yellow"))
         grid.add_row("", "[dim]an admin token for this run only; it is not shown again[/]")
     if lab_token and "lab" in stack.urls:
-        grid.add_row("lab login", f"{stack.urls['lab']}?token={lab_token}")
+        grid.add_row("lab login", lab_url(stack, lab_token, notebook))
     grid.add_row("other shells", other_shells(stack, exported))
     return Panel(grid, title="[bold green]claw_lab is up[/]", subtitle="Ctrl-C stops everything", expand=False)
 
@@ -127,6 +137,10 @@ def up(
     flower_port: Annotated[int | None, typer.Option(help="Flower port (default: CLAW_FLOWER_PORT).")] = None,
     lab_port: Annotated[int | None, typer.Option(help="JupyterLab port (default: CLAW_LAB_PORT).")] = None,
     lab_root: Annotated[Path, typer.Option(help="Folder JupyterLab opens.")] = Path(),
+    lab_open: Annotated[
+        str | None,
+        typer.Option(help="A notebook (under --lab-root) to open in a browser once JupyterLab is up; implies --lab."),
+    ] = None,
     hostname: Hostname = None,
     pool: Pool = None,
     concurrency: Concurrency = None,
@@ -160,7 +174,7 @@ def up(
         "flower": ("Flower", "127.0.0.1", flower_port or settings.flower_port, "--flower-port or CLAW_FLOWER_PORT"),
         "lab": ("JupyterLab", "127.0.0.1", lab_port or settings.lab_port, "--lab-port or CLAW_LAB_PORT"),
     }
-    wanted = {"api": api, "flower": flower, "lab": lab}
+    wanted = {"api": api, "flower": flower, "lab": lab or bool(lab_open)}
     stack.check_ports([port for name, port in ports.items() if wanted[name]])
     stale = stack.replace_state()
     if stale is not None:
@@ -180,7 +194,7 @@ def up(
             stack.start_beat(loglevel=loglevel)
             if api:
                 token = stack.start_api(host, ports["api"][2])
-            if lab:
+            if lab or lab_open:
                 lab_token = stack.start_lab(ports["lab"][2], lab_root.resolve())
             stack.wait_for("the worker", stack.worker_ready, ready_timeout, stop=stop)
             if flower:
@@ -191,7 +205,11 @@ def up(
             if api:
                 stack.wait_for("the API", stack.api_ready, ready_timeout, stop=stop)
             if not stop.is_set():
-                say(ready_panel(stack, token, lab_token, exported=exported))
+                say(ready_panel(stack, token, lab_token, exported=exported, notebook=lab_open))
+                if lab_open and lab_token:
+                    status = stack.urls["lab"].removesuffix("/lab") + f"/api/status?token={lab_token}"
+                    if stack.wait_for("JupyterLab", lambda: http_answers(status), ready_timeout, stop=stop):
+                        webbrowser.open(lab_url(stack, lab_token, lab_open))
             while not stop.wait(0.5):
                 gone = stack.exited()
                 if gone is not None:

@@ -17,8 +17,9 @@ if importlib.util.find_spec("ipywidgets") is None:
     )
 
 if TYPE_CHECKING:
-    from claw_lab.widgets.connect import connect
-    from claw_lab.widgets.follow import follow, submit_and_follow
+    from claw_lab.widgets.connection import connect
+    from claw_lab.widgets.dashboard_panel import dashboard
+    from claw_lab.widgets.follow_panel import follow, submit_and_follow
     from claw_lab.widgets.monitor import TaskMonitor
     from claw_lab.widgets.submit import SubmitPanel
     from claw_lab.widgets.workers import WorkerPanel
@@ -30,18 +31,20 @@ __all__ = [  # noqa: RUF022  (grouped, not sorted)
     "SubmitPanel",
     "TaskMonitor",
     "WorkerPanel",
+    "dashboard",
     # one-cell displays
     "follow",
     "submit_and_follow",
 ]
 
 _HOMES = {
-    "connect": "claw_lab.widgets.connect",
+    "connect": "claw_lab.widgets.connection",
     "SubmitPanel": "claw_lab.widgets.submit",
     "TaskMonitor": "claw_lab.widgets.monitor",
     "WorkerPanel": "claw_lab.widgets.workers",
-    "follow": "claw_lab.widgets.follow",
-    "submit_and_follow": "claw_lab.widgets.follow",
+    "dashboard": "claw_lab.widgets.dashboard_panel",
+    "follow": "claw_lab.widgets.follow_panel",
+    "submit_and_follow": "claw_lab.widgets.follow_panel",
 }
 
 

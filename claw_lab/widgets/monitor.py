@@ -39,7 +39,7 @@ from claw_lab.display import counters_html, error_summary, progress_fraction, re
 from claw_lab.manager import Manager
 from claw_lab.models import TaskRecord, TaskState
 from claw_lab.tasks.catalog import QUEUES
-from claw_lab.widgets.connect import default_manager
+from claw_lab.widgets.connection import default_manager
 from claw_lab.widgets.feed import EventFeed
 from claw_lab.widgets.monitor_model import TIME_WINDOWS, MonitorModel
 from claw_lab.widgets.render import Panel, status_html
@@ -188,12 +188,6 @@ class TaskMonitor(Panel):
         """Select rows by task id (as clicking their checkboxes would)."""
         self.model.select(list(task_ids))
         self._rerender()
-
-    def close(self) -> None:
-        """Unsubscribe from the feed and close the widgets."""
-        for row in self._rows:
-            row.close()
-        super().close()
 
     # --- rendering ---------------------------------------------------------------------------------
     def render(self) -> None:

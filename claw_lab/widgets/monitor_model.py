@@ -4,8 +4,10 @@ It never loads everything: it holds one page (``page_size`` records, newest firs
 the counters of `Manager.stats`. Events from the feed update it in place: the changed
 records on the page and new ones matching the filters are re-read one by one (a batch
 larger than half a page is one page read instead), rows pushed past the page are dropped,
-and the counters are read once per batch. While running rows are visible the page is
-re-read at most once per ``progress_interval`` (progress is not an event). Paused, it
+and the counters are read once per batch (events about tasks off the page only mark the
+counters stale: they are read on the next tick, at most every ``counts_interval``). While
+running rows are visible the page is re-read at most once per ``progress_interval``
+(progress is not an event). Paused, it
 applies nothing and reloads on resume. Nothing here imports ipywidgets.
 """
 
@@ -71,6 +73,11 @@ def _newest_first(record: TaskRecord) -> float:
     return -(record.submitted_at.timestamp() if record.submitted_at else 0.0)
 
 
+# A new task shows up with its QUEUED event, or with STARTED when the worker's record of the
+# start reached the registry before the publisher's (the QUEUED transition is then dropped).
+_FIRST_SEEN = frozenset({TaskState.QUEUED, TaskState.STARTED})
+
+
 class MonitorModel(PanelModel):
     """One page of tasks kept live from the feed, with counters, selection and Cancel / Retry."""
 
@@ -81,10 +88,12 @@ class MonitorModel(PanelModel):
         *,
         page_size: int = 25,
         progress_interval: float = 1.0,
+        counts_interval: float = 0.5,
     ) -> None:
         super().__init__(manager, feed)
         self.page_size = page_size
         self.progress_interval = progress_interval
+        self.counts_interval = counts_interval
         self.filters = MonitorFilters()
         self.rows: list[TaskRecord] = []
         self.names: list[str] = []
@@ -101,6 +110,8 @@ class MonitorModel(PanelModel):
         self.next_cursor: str | None = None
         self._stale_cursor = False
         self._last_page_read = 0.0
+        self._last_counts_read = 0.0
+        self._counts_stale = False
 
     # --- reading --------------------------------------------------------------------------------
     @property
@@ -137,6 +148,7 @@ class MonitorModel(PanelModel):
         self.rows, self.next_cursor, self._stale_cursor = list(page.items), page.next_cursor, False
 
     def _read_counts(self) -> None:
+        self._counts_stale, self._last_counts_read = False, time.monotonic()
         stats = self.manager.stats()
         self.reads += 1
         self.counts, self.total = dict(stats.by_state), stats.total
@@ -155,14 +167,17 @@ class MonitorModel(PanelModel):
         changed = dict.fromkeys(event.task_id for event in events if event.task_id in visible)
         arriving = {}
         if self.page == 1:
+            # New tasks enter at the top; with room on the page, any task the filters may admit.
+            room = len(self.rows) < self.page_size
             arriving = dict.fromkeys(
                 event.task_id
                 for event in events
                 if event.task_id not in visible
                 and (self.filters.name is None or event.name == self.filters.name)
-                and (event.state == self.filters.state if self.filters.state else event.state is TaskState.QUEUED)
+                and (event.state == self.filters.state if self.filters.state else room or event.state in _FIRST_SEEN)
             )
         if not changed and not arriving:
+            self._counts_stale = True  # read on a coming tick, at most every counts_interval
             return
         if len(changed) + len(arriving) > self.page_size // 2:
             self.reload()
@@ -209,6 +224,9 @@ class MonitorModel(PanelModel):
             self.changed()
         elif self.error is not None and time.monotonic() - self._last_page_read >= 2.0:
             self.reload()  # the last read failed while the feed is live: try again
+        elif self._counts_stale and time.monotonic() - self._last_counts_read >= self.counts_interval:
+            self.attempt(self._read_counts)
+            self.changed()
 
     # --- filters, pages, pause -------------------------------------------------------------------
     def set_filters(self, **changes: Any) -> None:

@@ -52,6 +52,10 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is not typed
         self._render_lock = threading.RLock()
         model.observe(self._rerender)
 
+    def __repr__(self) -> str:
+        # Short and stable: the text an output notebook (papermill, nbval) keeps for the panel.
+        return f"{type(self).__name__}()"
+
     def _rerender(self) -> None:
         with self._render_lock:
             self.render()
@@ -65,8 +69,17 @@ class Panel(widgets.VBox):  # type: ignore[misc]  # ipywidgets is not typed
         self.model.open()
 
     def close(self) -> None:
-        """Unsubscribe from the feed and close the widgets."""
+        """Unsubscribe from the feed and close every widget of the panel."""
         self.model.close()
-        for child in self.children:
-            child.close()
+        for widget in _descendants(self):
+            widget.close()
         super().close()
+
+
+def _descendants(box: widgets.Box) -> list[widgets.Widget]:
+    found: list[widgets.Widget] = []
+    for child in box.children:
+        if isinstance(child, widgets.Box) and not isinstance(child, Panel):
+            found += _descendants(child)
+        found.append(child)
+    return found

@@ -26,9 +26,9 @@ import ipywidgets as widgets
 from claw_lab.manager import Manager
 from claw_lab.priority import MAX_PRIORITY
 from claw_lab.tasks.catalog import QUEUES
-from claw_lab.widgets.connect import default_manager
+from claw_lab.widgets.connection import default_manager
 from claw_lab.widgets.feed import EventFeed
-from claw_lab.widgets.follow import FollowPanel
+from claw_lab.widgets.follow_panel import FollowPanel
 from claw_lab.widgets.form import FormField, InvalidInput, build_fields
 from claw_lab.widgets.render import Panel, error_html, status_html
 from claw_lab.widgets.state import FollowModel, SubmitModel
@@ -145,12 +145,6 @@ class SubmitPanel(Panel):
             countdown=self.countdown.value or None,
             idempotency_key=self.idempotency_key.value.strip() or None,
         )
-
-    def close(self) -> None:
-        """Unsubscribe this panel and the task it follows."""
-        if self.followed is not None:
-            self.followed.close()
-        super().close()
 
     # --- rendering -----------------------------------------------------------------------------------
     def render(self) -> None:

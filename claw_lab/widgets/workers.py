@@ -25,7 +25,7 @@ import ipywidgets as widgets
 from claw_lab.display import ago, when
 from claw_lab.manager import Manager
 from claw_lab.models import ControlReport, QueueDepth, WorkerInfo
-from claw_lab.widgets.connect import default_manager
+from claw_lab.widgets.connection import default_manager
 from claw_lab.widgets.feed import EventFeed
 from claw_lab.widgets.render import Panel, status_html
 from claw_lab.widgets.state import WorkersModel

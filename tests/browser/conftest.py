@@ -47,6 +47,6 @@ def page(browser: Browser, lab: JupyterLab, screenshots: Path, request: pytest.F
     page = context.new_page()
     page.set_default_timeout(60_000)
     yield page
-    save_screenshot(page, screenshots, f"{request.node.name}-end")
+    save_screenshot(page, screenshots, f"{request.node.name}-end", publish=False)
     context.close()
     lab.shutdown_kernels()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from claw_lab.redis_server import free_port
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Locator, Page
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CLAW_CHROMIUM", "/usr/bin/chromium")
@@ -138,7 +138,9 @@ class JupyterLab:
         """Open ``path`` in ``page``, wait for its kernel, run all cells and wait until the last one ran."""
         from playwright.sync_api import expect
 
-        page.goto(f"{self.url}/lab/tree/{path}?token={self.token}")
+        # A workspace of its own, so JupyterLab does not reopen the notebooks of earlier tests.
+        workspace = Path(path).stem
+        page.goto(f"{self.url}/lab/workspaces/{workspace}/tree/{path}?token={self.token}")
         page.locator(".jp-Notebook .jp-Cell").first.wait_for()
         self.wait_for_kernel(path)
         expect(page.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute("data-status", "idle")
@@ -161,12 +163,12 @@ class JupyterLab:
             self.api(f"/api/sessions/{session['id']}", method="DELETE")
 
 
-def save_screenshot(page: Page, folder: Path, name: str) -> Path:
-    """Screenshot the page into ``folder`` and, when ``CLAW_SCREENSHOT_DIR`` is set, copy it there too."""
+def save_screenshot(target: Page | Locator, folder: Path, name: str, *, publish: bool = True) -> Path:
+    """Screenshot a page or one element into ``folder``; ``publish`` also copies it to ``CLAW_SCREENSHOT_DIR``."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    if target := os.environ.get("CLAW_SCREENSHOT_DIR"):
-        Path(target).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(target) / path.name)
+    target.screenshot(path=str(path))
+    if publish and (target_dir := os.environ.get("CLAW_SCREENSHOT_DIR")):
+        Path(target_dir).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target_dir) / path.name)
     return path

@@ -7,8 +7,11 @@ from collections.abc import Iterator
 import pytest
 
 from claw_lab.api import create_app
+from claw_lab.celery_app import create_celery_app
 from claw_lab.client import HttpManager
+from claw_lab.connections import redis_client
 from claw_lab.manager import Manager, TaskManager
+from claw_lab.redis_server import RedisServer
 from claw_lab.registry import Registry
 from claw_lab.settings import Settings
 from claw_lab.tokens import Role
@@ -34,6 +37,20 @@ def manager(request: pytest.FixtureRequest, registry: Registry, settings: Settin
 @pytest.fixture
 def feed(manager: Manager) -> Iterator[EventFeed]:
     """The manager's shared feed, with short long-polls so a test ends quickly; closed after the test."""
-    shared = EventFeed.of(manager, wait=1.0, tick=0.2)
+    shared = EventFeed.of(manager, wait=0.5, tick=0.2)
     yield shared
     shared.close(timeout=5)
+
+
+@pytest.fixture
+def own_redis(settings: Settings) -> Iterator[tuple[RedisServer, TaskManager]]:
+    """A TaskManager on a Redis of its own, which the test may stop and restart."""
+    server = RedisServer().start()
+    private = settings.model_copy(update={"redis_url": server.url})
+    manager = TaskManager(
+        private, app=create_celery_app(lambda: private), registry=Registry(redis_client(private), private)
+    )
+    try:
+        yield server, manager
+    finally:
+        server.stop()

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from claw_lab.celery_app import create_celery_app
-from claw_lab.connections import redis_client
+from claw_lab.api import create_app
+from claw_lab.client import HttpManager
 from claw_lab.manager import Manager, TaskManager
 from claw_lab.models import TaskEvent, TaskState
 from claw_lab.redis_server import RedisServer
 from claw_lab.registry import Registry
 from claw_lab.settings import Settings
+from claw_lab.tokens import Role
 from claw_lab.transitions import Transition
 from claw_lab.widgets.feed import EventFeed, FeedListener, FeedState, FeedStatus
+from tests.support.api import live_server, mint_role_tokens, with_tokens
 from tests.support.widgets import eventually
 
 
@@ -102,20 +103,6 @@ def test_unsubscribed_listener_hears_nothing_more(manager: Manager, feed: EventF
     assert feed.subscribers == [staying]
 
 
-@pytest.fixture
-def own_redis(settings: Settings) -> Iterator[tuple[RedisServer, TaskManager]]:
-    """A TaskManager on a Redis of its own, which the test may stop and restart."""
-    server = RedisServer().start()
-    private = settings.model_copy(update={"redis_url": server.url})
-    manager = TaskManager(
-        private, app=create_celery_app(lambda: private), registry=Registry(redis_client(private), private)
-    )
-    try:
-        yield server, manager
-    finally:
-        server.stop()
-
-
 def test_feed_reconnects_after_redis_restarts_and_reloads(
     own_redis: tuple[RedisServer, TaskManager], request: pytest.FixtureRequest
 ) -> None:
@@ -159,3 +146,33 @@ def test_a_refused_cursor_means_a_reload_from_now_not_an_outage(registry: Regist
         assert all(state.status is not FeedStatus.RECONNECTING for state in listener.states)
     finally:
         feed.close(timeout=5)
+
+
+def test_over_http_the_feed_reports_the_api_losing_redis_and_recovers(
+    own_redis: tuple[RedisServer, TaskManager], settings: Settings, request: pytest.FixtureRequest
+) -> None:
+    server, core = own_redis
+    tokens, entries = mint_role_tokens()
+    with (
+        live_server(create_app(with_tokens(settings, entries), core)) as api,
+        HttpManager(api.url, tokens[Role.VIEWER], retries=0) as manager,
+    ):
+        feed = EventFeed(manager, wait=0.5, tick=0.2, backoff_max=0.5)
+        listener = Recorder()
+        try:
+            feed.subscribe(listener)
+            eventually(lambda: listener.reloads == 1, what="the first reload")
+            port = server.port
+            server.stop()
+            reconnecting = eventually(
+                lambda: next((s for s in listener.states if s.status is FeedStatus.RECONNECTING), None),
+                what="the reconnecting state",
+            )
+            assert "unreachable" in reconnecting.message
+            restarted = RedisServer(port=port).start()
+            request.addfinalizer(restarted.stop)
+            eventually(lambda: listener.states[-1].status is FeedStatus.LIVE and listener.reloads >= 2)
+            core.registry.apply([Transition("after-restart", TaskState.QUEUED, init={"name": "claw.test.echo"})])
+            eventually(lambda: listener.saw("after-restart", TaskState.QUEUED), what="events after the restart")
+        finally:
+            feed.close(timeout=5)

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import re
 
-from claw_lab.manager import Manager
+import pytest
+
+from claw_lab.api import create_app
+from claw_lab.client import HttpManager
+from claw_lab.manager import Manager, TaskManager
 from claw_lab.models import TaskState
+from claw_lab.redis_server import RedisServer
+from claw_lab.registry import Registry
+from claw_lab.settings import Settings
+from claw_lab.transitions import Transition
 from claw_lab.widgets import TaskMonitor
 from claw_lab.widgets.feed import EventFeed
+from tests.support.api import live_server, mint_role_tokens, with_tokens
 from tests.support.widgets import eventually
 
 
@@ -137,12 +146,16 @@ def test_retry_links_to_the_new_task_and_back(manager: Manager, feed: EventFeed,
         assert new_id[:8] in outcome.message
         monitor.select([failed.id])
         monitor.model.show(failed.id)
-        link = eventually(lambda: next(iter(monitor.links.children), None), what="the retried-as link")
-        assert link.description == f"retried as {new_id[:8]}"
+        link = eventually(
+            lambda: next((b for b in monitor.links.children if b.description == f"retried as {new_id[:8]}"), None),
+            what="the retried-as link",
+        )
         link.click()
         eventually(lambda: monitor.model.detail and monitor.model.detail.id == new_id, what="the linked record")
-        back = eventually(lambda: next(iter(monitor.links.children), None))
-        assert back.description == f"retry of {failed.id[:8]}"
+        eventually(
+            lambda: [button.description for button in monitor.links.children] == [f"retry of {failed.id[:8]}"],
+            what="the link back",
+        )
     finally:
         monitor.close()
 
@@ -162,3 +175,45 @@ def test_pause_stops_updates_and_resume_catches_up(manager: Manager, feed: Event
     finally:
         paused.close()
         watching.close()
+
+
+def test_an_outage_reads_as_a_message_and_the_monitor_recovers(
+    own_redis: tuple[RedisServer, TaskManager], request: pytest.FixtureRequest
+) -> None:
+    server, manager = own_redis
+    feed = EventFeed(manager, wait=0.5, tick=0.2, backoff_max=0.5)
+    manager.registry.apply([Transition("before-outage", TaskState.QUEUED, init={"name": "claw.test.echo"})])
+    monitor = TaskMonitor(manager, feed=feed)
+    try:
+        eventually(lambda: _rows(monitor) == [("before-outage", "QUEUED")])
+        port = server.port
+        server.stop()
+        eventually(lambda: "reconnecting…" in monitor.status.value, what="the outage in the panel")
+        assert "unreachable" in monitor.status.value
+        assert "Traceback" not in monitor.status.value
+        assert _rows(monitor) == [("before-outage", "QUEUED")]  # the last page stays on screen
+        restarted = RedisServer(port=port).start()
+        request.addfinalizer(restarted.stop)
+        manager.registry.apply([Transition("after-outage", TaskState.QUEUED, init={"name": "claw.test.echo"})])
+        eventually(lambda: "claw-feed-live" in monitor.status.value, what="live again")
+        eventually(lambda: _rows(monitor) == [("after-outage", "QUEUED")], what="the page of the new Redis")
+        assert "claw-error" not in monitor.status.value
+    finally:
+        monitor.close()
+        feed.close(timeout=5)
+
+
+def test_a_refused_token_reads_as_a_message(registry: Registry, settings: Settings) -> None:
+    _, entries = mint_role_tokens()
+    app = create_app(with_tokens(settings, entries), TaskManager.default())
+    with live_server(app) as server, HttpManager(server.url, "not-a-token", retries=0) as refused:
+        feed = EventFeed(refused, wait=0.5, tick=0.2, backoff_max=0.5)
+        monitor = TaskMonitor(refused, feed=feed)
+        try:
+            eventually(lambda: "reconnecting…" in monitor.status.value, what="the refusal in the panel")
+            assert "token" in monitor.status.value.lower()
+            assert "Traceback" not in monitor.status.value
+            assert monitor.model.rows == []
+        finally:
+            monitor.close()
+            feed.close(timeout=5)

@@ -92,3 +92,19 @@ def test_submit_then_follow_the_task_to_success(manager: Manager, feed: EventFee
         assert record.id[:8] in panel.message.value
     finally:
         panel.close()
+
+
+def test_closing_unsubscribes_the_panel_and_the_task_it_follows(
+    manager: Manager, feed: EventFeed, worker: object
+) -> None:
+    panel = _ready(manager)
+    panel.task_type.value = "claw.test.echo"
+    panel.fields["text"].widget.value = "bye"
+    panel.submit_button.click()
+    followed = eventually(lambda: panel.followed)
+    assert {panel.model, followed.model} <= set(feed.subscribers)
+    panel.close()
+    assert feed.subscribers == []
+    assert panel.comm is None
+    assert followed.comm is None
+    assert panel.fields["text"].widget.comm is None

@@ -23,7 +23,7 @@ import ipywidgets as widgets
 from claw_lab.display import progress_fraction, runtime, state_badge
 from claw_lab.manager import Manager
 from claw_lab.models import TaskState
-from claw_lab.widgets.connect import default_manager
+from claw_lab.widgets.connection import default_manager
 from claw_lab.widgets.feed import EventFeed, describe_error
 from claw_lab.widgets.render import Panel, error_html, status_html
 from claw_lab.widgets.state import FollowModel
