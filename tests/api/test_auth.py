@@ -26,6 +26,7 @@ ROUTES: list[tuple[str, str, str, Any, Role | None, int]] = [
     ("GET", "/api/v1/tasks", "/api/v1/tasks", None, Role.VIEWER, 200),
     ("POST", "/api/v1/tasks", "/api/v1/tasks", ECHO, Role.OPERATOR, 202),
     ("GET", "/api/v1/tasks/stats", "/api/v1/tasks/stats", None, Role.VIEWER, 200),
+    ("GET", "/api/v1/tasks/throughput", "/api/v1/tasks/throughput", None, Role.VIEWER, 200),
     ("GET", "/api/v1/tasks/{task_id}", f"/api/v1/tasks/{MISSING}", None, Role.VIEWER, 404),
     ("POST", "/api/v1/tasks/{task_id}/cancel", f"/api/v1/tasks/{MISSING}/cancel", None, Role.OPERATOR, 404),
     ("POST", "/api/v1/tasks/{task_id}/retry", f"/api/v1/tasks/{MISSING}/retry", None, Role.OPERATOR, 404),
