@@ -1,10 +1,10 @@
-# The one entry point: make install | check | test | demo | up | bench
+# The one entry point: make install | check | test | demo | up | lab | bench
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= api,flower,notebook,runbooks,dev,ai,knowledge
 
-.PHONY: install check lint typecheck test test-tools demo up bench clean
+.PHONY: install check lint typecheck test test-tools demo up lab bench clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,7 @@ typecheck: install
 
 test: install test-tools
 	$(PY) -m pytest
+	$(PY) -m pytest --nbval-lax --nbval-current-env notebooks/
 
 # Programs some tests drive: Debian's chromium for the browser tests (Playwright cannot
 # download its own here) and a real Prometheus scraping the API. Installed with apt when
@@ -45,6 +46,9 @@ demo: install
 
 up: install
 	$(VENV)/bin/claw-lab up
+
+lab: install
+	$(VENV)/bin/claw-lab up --lab --lab-open notebooks/explore.ipynb
 
 bench: install
 	$(PY) bench/tracking_overhead.py

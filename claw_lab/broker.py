@@ -88,13 +88,23 @@ class BrokerProbe:
                 pipe.lrange(channel._q_for_pri(queue, step), 0, -1)
         pipe.hvals(channel.unacked_key)
         *waiting, unacked = pipe.execute()
-        messages = [json.loads(raw) for batch in waiting for raw in batch]
-        messages += [json.loads(raw)[0] for raw in unacked]  # [message, exchange, routing key]
-        return {_task_id(message) for message in messages} - {""}
+        ids = {_task_id(raw) for batch in waiting for raw in batch}
+        ids |= {_task_id(raw, unacked=True) for raw in unacked}
+        return ids - {""}
 
 
-def _task_id(message: dict[str, Any]) -> str:
-    """The task id of a Celery message (protocol 2 header, else the correlation id)."""
-    headers = message.get("headers") or {}
-    properties = message.get("properties") or {}
-    return str(headers.get("id") or properties.get("correlation_id") or "")
+def _task_id(raw: str | bytes, *, unacked: bool = False) -> str:
+    """The task id of a Celery message (protocol 2 header, else the correlation id); "" if unreadable.
+
+    An unacked entry is ``[message, exchange, routing key]``. A message that is not JSON
+    (one a worker will set aside as a dead letter) carries no id we could match.
+    """
+    try:
+        message = json.loads(raw)
+        if unacked:
+            message = message[0]
+        headers = message.get("headers") or {}
+        properties = message.get("properties") or {}
+        return str(headers.get("id") or properties.get("correlation_id") or "")
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return ""

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from claw_lab.errors import ForbiddenTarget
+from claw_lab.errors import ForbiddenTarget, TransientError
 
 if TYPE_CHECKING:
     import httpx
@@ -93,26 +93,28 @@ class EgressPolicy:
             return None
         return self.refusal(host, address)
 
-    def resolve(self, host: str, port: int) -> Address:
-        """The address to connect to for ``host``: every address it resolves to must be allowed."""
+    def resolve(self, host: str, port: int) -> list[Address]:
+        """The addresses to connect to for ``host``, in resolver order: every one must be allowed."""
         try:
-            return _checked(self, host, [ipaddress.ip_address(host.strip("[]"))])
+            literal = ipaddress.ip_address(host.strip("[]"))
         except ValueError:
             pass
+        else:
+            return _checked(self, host, [literal])
         try:
             answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise ForbiddenTarget(f"{host} does not resolve: {exc.strerror}") from None
+        except socket.gaierror as exc:  # DNS may answer on a later attempt
+            raise TransientError(f"{host} does not resolve: {exc.strerror}") from None
         addresses = list(dict.fromkeys(ipaddress.ip_address(str(answer[4][0]).split("%")[0]) for answer in answers))
         return _checked(self, host, addresses)
 
 
-def _checked(policy: EgressPolicy, host: str, addresses: list[Address]) -> Address:
+def _checked(policy: EgressPolicy, host: str, addresses: list[Address]) -> list[Address]:
     for address in addresses:
         reason = policy.refusal(host, address)
         if reason is not None:
             raise ForbiddenTarget(f"refused to reach {reason}")
-    return addresses[0]
+    return addresses
 
 
 def guarded_transport(policy: EgressPolicy, **options: object) -> httpx.HTTPTransport:
@@ -122,11 +124,24 @@ def guarded_transport(policy: EgressPolicy, **options: object) -> httpx.HTTPTran
     class GuardedTransport(httpx.HTTPTransport):
         def handle_request(self, request: httpx.Request) -> httpx.Response:
             host = request.url.host
-            address = policy.resolve(host, request.url.port or (443 if request.url.scheme == "https" else 80))
-            if str(address) != host:
-                # Host header and TLS name stay the original host's; the socket goes to the checked address.
-                request.url = request.url.copy_with(host=str(address))
-                request.extensions = {**request.extensions, "sni_hostname": host}
-            return super().handle_request(request)
+            addresses = policy.resolve(host, request.url.port or (443 if request.url.scheme == "https" else 80))
+            if [str(address) for address in addresses] == [host]:
+                return super().handle_request(request)
+            # The Host header and the TLS name stay the host's; the socket goes to a checked address,
+            # each in turn until one accepts. The URL is put back afterwards, so that redirects
+            # resolve against the host, not the address.
+            request.extensions = {**request.extensions, "sni_hostname": host}
+            original = request.url
+            try:
+                for address in addresses[:-1]:
+                    request.url = original.copy_with(host=str(address))
+                    try:
+                        return super().handle_request(request)
+                    except httpx.ConnectError:
+                        continue
+                request.url = original.copy_with(host=str(addresses[-1]))
+                return super().handle_request(request)
+            finally:
+                request.url = original
 
     return GuardedTransport(**options)  # type: ignore[arg-type]

@@ -88,6 +88,7 @@ class TaskRecord(_Frozen):  # type: ignore[no-redef]  # the pydantic plugin trip
     retry_of: str | None = None
     retried_by: str | None = None
     cancel_requested: bool = False
+    redeliveries: int = Field(0, description="times the broker delivered the task's message again (a worker died)")
 
     def __repr__(self) -> str:
         from claw_lab.display import record_text

@@ -55,8 +55,9 @@ def answers(url: str, timeout: float = 0.5) -> bool:
 class RedisServer:
     """One redis-server we started; ``stop()`` (or leaving the ``with`` block) ends it by PID."""
 
-    def __init__(self, port: int | None = None, *, binary: str | None = None) -> None:
+    def __init__(self, port: int | None = None, *, binary: str | None = None, appendonly: bool = False) -> None:
         self.binary = binary or find_redis_server()
+        self.appendonly = appendonly
         self.port = port or free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="claw-redis-"))
         self.process: subprocess.Popen[bytes] | None = None
@@ -72,12 +73,23 @@ class RedisServer:
         return self.process.pid if self.process else None
 
     def start(self, timeout: float = 10.0) -> RedisServer:
-        """Start the server (no persistence, loopback only) and wait until it answers."""
+        """Start the server (loopback only; no persistence unless ``appendonly``) and wait until it answers.
+
+        With ``appendonly`` the server keeps an append-only file fsynced every second in its
+        directory, and a `restart` finds the data again.
+        """
+        persistence = (
+            ["--appendonly", "yes", "--appendfsync", "everysec"] if self.appendonly else ["--appendonly", "no"]
+        )
         command = [
-            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *persistence,
             "--dir", str(self.directory), "--protected-mode", "yes",
         ]  # fmt: skip
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Its own session, like every child of the stack: a terminal's Ctrl-C must not reach
+        # Redis before the worker has finished and recorded its running tasks.
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while not self._answering_as_ours():
             if self.process.poll() is not None:
@@ -105,7 +117,12 @@ class RedisServer:
             return False
 
     def stop(self) -> None:
-        """Terminate the server by PID and wait for it."""
+        """Terminate the server by PID, wait for it and remove its directory."""
+        self.halt()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def halt(self) -> None:
+        """Shut the server down by PID (SIGTERM: an append-only file is flushed), keeping its data directory."""
         if self.process is None:
             return
         if self.process.poll() is None:
@@ -118,7 +135,11 @@ class RedisServer:
         if self.process.stderr:
             self.process.stderr.close()
         self.process = None
-        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def restart(self, timeout: float = 10.0) -> RedisServer:
+        """`halt`, then start again on the same port and directory."""
+        self.halt()
+        return self.start(timeout)
 
     def kill(self) -> None:
         """SIGKILL the server (a crash, for tests of what survives one)."""

@@ -35,7 +35,7 @@ from claw_lab.models import (
 from claw_lab.settings import Settings
 from claw_lab.transitions import FIELDS, Transition, ms
 
-_LISTING_FIELDS = ("p", "a", "tb", "tf", "rt", "w", "pc", "pt", "pm", "et", "em", "rp", "ro", "rb", "cx")
+_LISTING_FIELDS = ("p", "a", "tb", "tf", "rt", "w", "pc", "pt", "pm", "et", "em", "rp", "ro", "rb", "cx", "rd")
 _SCAN_BUDGET = 2000
 # Upper bounds (seconds) of the runtime histogram buckets; a last +Inf bucket takes the rest.
 RUNTIME_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
@@ -45,9 +45,16 @@ PREFIX_MIN = 4
 """The fewest characters of a task id that can name it (ids are indexed by their first four)."""
 
 
+def _constants() -> str:
+    """The Lua definitions the prelude expects in front of it: the histogram's bucket bounds and fields."""
+    bounds = ", ".join(repr(float(bound)) for bound in RUNTIME_BUCKETS)
+    fields = ", ".join(f"'{field}'" for field in BUCKET_FIELDS[:-1])
+    return f"local RUNTIME_BOUNDS = {{{bounds}}}\nlocal RUNTIME_FIELDS = {{{fields}}}\n"
+
+
 def _script(name: str) -> str:
     folder = resources.files("claw_lab") / "lua"
-    return (folder / "prelude.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+    return _constants() + (folder / "prelude.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
 
 
 def _time(value: str | None) -> datetime | None:
@@ -94,9 +101,7 @@ class Registry:
         """Apply transitions atomically in one round trip; 1 moved, 2 refreshed, 0 rejected."""
         if not transitions:
             return []
-        args: list[str | int] = [
-            self.prefix, self.settings.events_max, self.settings.runtime_window, ",".join(BUCKET_FIELDS)
-        ]  # fmt: skip
+        args: list[str | int] = [self.prefix, self.settings.events_max, self.settings.runtime_window]
         args += [transition.to_json() for transition in transitions]
         return [int(v) for v in cast(list[Any], self._apply(args=args))]
 
@@ -448,7 +453,7 @@ def _histogram(raw: Mapping[str, str]) -> RuntimeHistogram:
     for field in BUCKET_FIELDS:
         running += int(raw.get(field, 0))
         buckets[field] = running
-    return RuntimeHistogram(buckets=buckets, sum=float(raw.get("sum", 0)), count=running)
+    return RuntimeHistogram(buckets=buckets, sum=int(raw.get("us", 0)) / 1e6, count=running)
 
 
 def _percentiles(samples: list[float]) -> RuntimeStats:
@@ -487,6 +492,7 @@ def _record(task_id: str, raw: Mapping[str, str | None]) -> TaskRecord:
         retry_of=raw.get("ro") or None,
         retried_by=raw.get("rb") or None,
         cancel_requested=bool(raw.get("cx")),
+        redeliveries=int(raw.get("rd") or 0),
     )
 
 

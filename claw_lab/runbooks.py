@@ -313,15 +313,20 @@ def _cell_error(exc: BaseException) -> CellError:
 
 @contextlib.contextmanager
 def _thread_event_loop() -> Iterator[None]:
-    """Give a worker thread an event loop for papermill's kernel client, and close it afterwards."""
+    """Close the event loop papermill's kernel client made for a worker thread once the run is over.
+
+    jupyter_core keeps one loop per thread context and never closes it; in a pool thread
+    that loop would otherwise outlive the run (and leak its sockets when the thread ends).
+    """
     if threading.current_thread() is threading.main_thread():
         yield
         return
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
     try:
         yield
     finally:
+        from jupyter_core.utils import ensure_event_loop
+
+        loop = ensure_event_loop()
         asyncio.set_event_loop(None)
         loop.close()
 

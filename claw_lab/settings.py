@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     runtime_window: int = Field(256, ge=8, le=10_000)
     idempotency_ttl: int = Field(24 * 3600, ge=1)
     tracking_linger: float = Field(0.02, ge=0, le=1)
+    tracking_buffer_max: int = Field(10_000, ge=100)
+    tracking_retry_seconds: float = Field(600.0, gt=0)
     dead_letters_max: int = Field(1000, ge=1)
     dead_letter_body_bytes: int = Field(64 * 1024, ge=0)
 
@@ -141,6 +143,13 @@ class Settings(BaseSettings):
     # --- Local stack -----------------------------------------------------------------
     state_dir: Path = Path(".claw")
     flower_port: int = Field(5555, ge=0, le=65535)
+    flower_address: str = "127.0.0.1"
+    flower_basic_auth: SecretStr | None = Field(None, repr=False)
+    flower_auth: str | None = None
+    flower_auth_provider: str | None = None
+    flower_oauth2_key: str | None = None
+    flower_oauth2_secret: SecretStr | None = Field(None, repr=False)
+    flower_oauth2_redirect_uri: str | None = None
     lab_port: int = Field(8888, ge=0, le=65535)
 
     # --- Jobs: language models --------------------------------------------------------

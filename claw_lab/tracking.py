@@ -10,6 +10,7 @@ broker, whose redelivery rewrites what was lost.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -18,8 +19,10 @@ import traceback as traceback_module
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from celery import Celery, Task, signals
-from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+from celery.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from claw_lab.models import TaskState
 from claw_lab.priority import user_priority
@@ -35,6 +38,9 @@ class Tracker:
 
     The flusher writes as soon as something is pending, after lingering
     ``CLAW_TRACKING_LINGER`` seconds to gather a batch: idle workers add no latency, busy ones write in bulk.
+    When the registry cannot be reached, a buffering tracker holds what it could not write
+    (at most ``CLAW_TRACKING_BUFFER_MAX`` transitions, the oldest dropped first) and the flusher
+    retries with exponential backoff for ``CLAW_TRACKING_RETRY_SECONDS``, then gives up and says so.
     """
 
     def __init__(
@@ -44,6 +50,7 @@ class Tracker:
         self.settings = settings
         self.max_batch = max_batch
         self._pending: list[Transition] = []
+        self._held: list[Transition] = []  # written before anything newer; guarded by _writing
         self._lock = threading.Lock()  # guards _pending
         self._writing = threading.Lock()  # one batch written at a time, in the order taken
         self._wake = threading.Event()
@@ -54,6 +61,11 @@ class Tracker:
     def buffering(self) -> bool:
         """True while a flusher thread runs in this process."""
         return self._thread is not None
+
+    @property
+    def held(self) -> int:
+        """Transitions waiting for the registry to come back."""
+        return len(self._held)
 
     def emit(self, transition: Transition, *, now: bool = False) -> None:
         """Record one transition: handed to the flusher when buffering, else written at once."""
@@ -71,13 +83,16 @@ class Tracker:
 
         Used for a task's end: Celery acknowledges the message once the task returns, so
         its outcome must be in the registry by then. The task's STARTED, still pending
-        when it ran shorter than the linger, goes in the same write (one event).
+        when it ran shorter than the linger, goes in the same write (one event). If the
+        registry is unreachable the transition is held for the flusher to retry.
         """
-        with self._writing:
-            with self._lock:
-                batch, self._pending = self._pending, []
-            batch.append(transition)
-            self._write_batches(coalesce(batch))
+        if self._thread is None:
+            self._write([transition])
+            return
+        try:
+            self._flush_strict(extra=transition)
+        except redis.RedisError:
+            self._wake.set()  # the flusher retries
 
     def start(self, *, forked: bool = False) -> None:
         """Start the flusher thread (once per process).
@@ -86,8 +101,8 @@ class Tracker:
         pending events: the parent writes those, and its lock may have been held mid-fork.
         """
         if forked:
-            self._lock, self._writing, self._pending, self._thread = threading.Lock(), threading.Lock(), [], None
-            self._wake, self._stop = threading.Event(), threading.Event()
+            self._lock, self._writing, self._pending, self._held = threading.Lock(), threading.Lock(), [], []
+            self._wake, self._stop, self._thread = threading.Event(), threading.Event(), None
         if self._thread is not None:
             return
         self._stop.clear()
@@ -101,18 +116,47 @@ class Tracker:
             self._stop.set()
             self._wake.set()
             thread.join(timeout=5)
-        self.flush()
+        try:
+            self._flush_strict()
+        except redis.RedisError as exc:
+            logger.error("stopping with %d task transition(s) not recorded: %s", self._drop_held(), exc)
 
     def flush(self) -> None:
-        """Write every pending transition now."""
+        """Write every pending transition now (held for a retry if the registry is unreachable)."""
+        with contextlib.suppress(redis.RedisError):
+            self._flush_strict()
+
+    def _flush_strict(self, extra: Transition | None = None) -> None:
+        """Write held, pending (and ``extra``) transitions in order; on a Redis error keep the rest held and raise."""
         with self._writing:
             with self._lock:
                 batch, self._pending = self._pending, []
-            self._write_batches(coalesce(batch))
+            if extra is not None:
+                batch.append(extra)
+            batch = self._held + coalesce(batch)
+            self._held = []
+            for start in range(0, len(batch), self.max_batch):
+                try:
+                    self.registry().apply(batch[start : start + self.max_batch])
+                except redis.RedisError:
+                    self._hold(batch[start:])
+                    raise
+                except Exception:  # a task must not fail because tracking could not write
+                    logger.exception("could not record %d task transition(s)", len(batch[start:]))
+                    return
 
-    def _write_batches(self, batch: list[Transition]) -> None:
-        for start in range(0, len(batch), self.max_batch):
-            self._write(batch[start : start + self.max_batch])
+    def _hold(self, transitions: list[Transition]) -> None:
+        limit = self.settings().tracking_buffer_max
+        if len(transitions) > limit:
+            dropped = len(transitions) - limit
+            transitions = transitions[dropped:]
+            logger.error("registry unreachable: dropped the %d oldest task transition(s) over %d", dropped, limit)
+        self._held = transitions
+
+    def _drop_held(self) -> int:
+        with self._writing:
+            dropped, self._held = len(self._held), []
+        return dropped
 
     def _run(self) -> None:
         linger = self.settings().tracking_linger
@@ -121,7 +165,42 @@ class Tracker:
             self._wake.clear()
             if linger:
                 self._stop.wait(linger)
-            self.flush()
+            try:
+                self._flush_strict()
+            except redis.RedisError as exc:
+                self._recover(exc)
+
+    def _recover(self, first: redis.RedisError) -> None:
+        """Retry the held transitions with backoff until written, stopped or out of time."""
+        patience = self.settings().tracking_retry_seconds
+        logger.warning(
+            "registry unreachable (%s): holding %d task transition(s), retrying for %ss", first, self.held, patience
+        )
+        retrying = Retrying(
+            retry=retry_if_exception_type(redis.RedisError),
+            wait=wait_exponential_jitter(initial=0.2, max=5),
+            stop=stop_after_delay(patience),
+            sleep=self._pause,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if self._stop.is_set():
+                        return  # stop() makes the last attempt
+                    self._flush_strict()
+        except redis.RedisError as exc:
+            logger.error(
+                "gave up recording %d task transition(s) after %ss: the registry is unreachable (%s)",
+                self._drop_held(),
+                patience,
+                exc,
+            )
+            return
+        logger.warning("registry reachable again: recorded the held task transitions")
+
+    def _pause(self, seconds: float) -> None:
+        self._stop.wait(seconds)  # a stop cuts the wait short
 
     def _write(self, batch: list[Transition]) -> None:
         if not batch:
@@ -141,6 +220,7 @@ class TrackingHooks:
         self.settings = settings
         self._priorities: dict[str, int | None] = {}
         self._started: dict[tuple[str, int], float] = {}
+        self._settled: set[tuple[str, int]] = set()  # ends recorded from the task body, before the result store
 
     def connect(self) -> None:
         """Attach the handlers (weakly referenced by Celery, so keep this object alive)."""
@@ -184,10 +264,19 @@ class TrackingHooks:
 
     # --- publisher side ------------------------------------------------------------------
     def before_publish(
-        self, headers: dict[str, Any] | None = None, properties: dict[str, Any] | None = None, **_: Any
+        self,
+        sender: str | None = None,
+        body: Any = None,
+        headers: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+        routing_key: str | None = None,
+        **_: Any,
     ) -> None:
-        if headers and "id" in headers:
-            self._priorities[headers["id"]] = user_priority((properties or {}).get("priority"))
+        if not headers or "id" not in headers:
+            return
+        self._priorities[headers["id"]] = user_priority((properties or {}).get("priority"))
+        if self._recorded_before_sending(headers):
+            self._record_publish(sender, body, headers, routing_key, now=True)
 
     def after_publish(
         self,
@@ -197,7 +286,24 @@ class TrackingHooks:
         routing_key: str | None = None,
         **_: Any,
     ) -> None:
-        if not headers or "id" not in headers or sender not in self.app.tasks:
+        if headers and "id" in headers and not self._recorded_before_sending(headers):
+            self._record_publish(sender, body, headers, routing_key, now=False)
+
+    def _recorded_before_sending(self, headers: dict[str, Any]) -> bool:
+        """Whether this publish's QUEUED is written before the message goes out.
+
+        A manager's submit or retry (stamped ``claw_submitted_ms``) and any publish outside a
+        running task must be listed when the call returns, and a worker may finish the task
+        before the publish returns: writing first keeps QUEUED ahead of every later event.
+        Inside a task (retries, sub-tasks) the write goes to the flusher after the publish.
+        """
+        retries = int(headers.get("retries") or 0)
+        return bool(headers.get("claw_submitted_ms") and not retries) or self.app.current_worker_task is None
+
+    def _record_publish(
+        self, sender: str | None, body: Any, headers: dict[str, Any], routing_key: str | None, *, now: bool
+    ) -> None:
+        if sender not in self.app.tasks:
             return
         task_id = headers["id"]
         retries = int(headers.get("retries") or 0)
@@ -206,25 +312,23 @@ class TrackingHooks:
         if encoded is not None and len(encoded.encode()) > self.settings().max_kwargs_bytes:
             encoded = None
         stamped = headers.get("claw_submitted_ms")  # set by TaskManager.submit and .retry, which return that time
-        now = int(stamped) / 1000 if stamped and not retries else time.time()
-        # A manager's publish (stamped) or any publish outside a running task must be
-        # recorded when the call returns; inside a task (retries, sub-tasks) the flusher may batch it.
+        at = int(stamped) / 1000 if stamped and not retries else time.time()
         self.tracker.emit(
             Transition(
                 task_id,
                 TaskState.RETRY if retries else TaskState.QUEUED,
                 attempt=retries,
-                at=now,
+                at=at,
                 init={
                     "name": sender,
                     "queue": routing_key or "",
                     "priority": self._priorities.pop(task_id, None),
                     "kwargs": encoded,
-                    "submitted_at": now,
+                    "submitted_at": at,
                     "retry_of": headers.get("claw_retry_of"),
                 },
             ),
-            now=bool(stamped and not retries) or self.app.current_worker_task is None,
+            now=now,
         )
 
     # --- worker side ---------------------------------------------------------------------
@@ -247,8 +351,55 @@ class TrackingHooks:
                     "priority": user_priority(delivery.get("priority")),
                 },
                 set={"worker": request.hostname, "started_at": now},
+                redelivered=bool(delivery.get("redelivered")),
             )
         )
+
+    def finished_before(self, task: Task) -> TaskState | None:
+        """The recorded end of this task attempt, if the registry has one (else None).
+
+        Only messages that can be a second copy are looked up, so the common path costs
+        nothing: one the broker delivered again, and one with an ETA (a worker holds it
+        unacknowledged until then, so its visibility timeout can run out meanwhile and the
+        copy handed out again can run first). An unreachable registry answers None, so
+        the task runs (at least once).
+        """
+        request = task.request
+        if not request.id or not ((request.delivery_info or {}).get("redelivered") or request.eta):
+            return None
+        try:
+            record = self.tracker.registry().get(request.id)
+        except redis.RedisError:
+            return None
+        if record is None or not record.state.finished or record.retries < int(request.retries or 0):
+            return None
+        return record.state
+
+    def body_returned(self, task: Task, result: Any) -> None:
+        """Record a task's SUCCESS as soon as its body returns, before Celery stores the result.
+
+        The registry then holds the outcome even when the result store fails (Redis went
+        away): the tracker keeps it and writes it when Redis is back.
+        """
+        request = task.request
+        if not self._ours(task) or not request.id or request.called_directly:
+            return
+        try:
+            json.dumps(result)
+        except (TypeError, ValueError):
+            return  # Celery fails it with an EncodeError when storing it: the failure signal says so
+        self._settled.add((request.id, int(request.retries or 0)))
+        self.success(task, result, settled=False)
+
+    def body_raised(self, task: Task, exception: BaseException) -> None:
+        """Record a task's FAILURE as soon as its body raises (not for a retry, ignore or reject)."""
+        request = task.request
+        if not self._ours(task) or not request.id or request.called_directly:
+            return
+        if isinstance(exception, (Retry, Ignore, Reject)) or not isinstance(exception, Exception):
+            return
+        self._settled.add((request.id, int(request.retries or 0)))
+        self.failure(task, request.id, exception, settled=False)
 
     def progress(self, task: Task, current: float, total: float | None, message: str | None) -> None:
         """Record a task's progress (called by `ClawTask.report_progress`)."""
@@ -271,19 +422,23 @@ class TrackingHooks:
         fields["finished_at"] = now
         self.tracker.settle(Transition(task_id, state, attempt=attempt, at=now, init={"name": task.name}, set=fields))
 
-    def success(self, sender: Task, result: Any = None, **_: Any) -> None:
-        if not self._ours(sender):
+    def success(self, sender: Task, result: Any = None, settled: bool = True, **_: Any) -> None:
+        if not self._ours(sender) or (settled and self._was_settled(sender.request.id, sender.request.retries)):
             return
         chars = self.settings().result_preview_chars
         preview = json_preview(result, chars) if chars else None
         request = sender.request
         self._finish(sender, request.id, TaskState.SUCCESS, int(request.retries or 0), {"result_preview": preview})
 
-    def failure(self, sender: Task, task_id: str, exception: BaseException, einfo: Any = None, **_: Any) -> None:
+    def failure(
+        self, sender: Task, task_id: str, exception: BaseException, einfo: Any = None, settled: bool = True, **_: Any
+    ) -> None:
         if not self._ours(sender):
             return
         request = sender.request
         attempt = int(request.retries or 0) if request.id == task_id else 0
+        if settled and self._was_settled(task_id, attempt):
+            return
         fields = self._error_fields(exception, einfo)
         if isinstance(exception, SoftTimeLimitExceeded):
             limit = (request.timelimit or (None, None))[1] if request.id == task_id else None
@@ -329,6 +484,14 @@ class TrackingHooks:
             self.tracker.registry().record_revokes([task_id])
         except Exception:  # the heartbeat records it from the worker's revoked set on its next tick
             logger.warning("could not record the revoke of %s yet", task_id, exc_info=True)
+
+    def _was_settled(self, task_id: str | None, attempt: int | None) -> bool:
+        """True (once) when the body's end of this attempt was already recorded."""
+        key = (task_id or "", int(attempt or 0))
+        if key in self._settled:
+            self._settled.discard(key)
+            return True
+        return False
 
     def _error_fields(self, exception: BaseException, einfo: Any) -> dict[str, object]:
         if einfo is not None and getattr(einfo, "traceback", None):

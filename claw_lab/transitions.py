@@ -20,7 +20,7 @@ FIELDS = {
     "submitted_at": "ts", "started_at": "tb", "finished_at": "tf", "runtime": "rt",
     "worker": "w", "progress_current": "pc", "progress_total": "pt", "progress_message": "pm",
     "error_type": "et", "error_message": "em", "error_traceback": "eb",
-    "result_preview": "rp", "retry_of": "ro", "retried_by": "rb", "cancel_requested": "cx",
+    "result_preview": "rp", "retry_of": "ro", "retried_by": "rb", "cancel_requested": "cx", "redeliveries": "rd",
 }  # fmt: skip
 # Times are stored as integer milliseconds: a listpack keeps those in 8 bytes, not ~18.
 _TIME_FIELDS = frozenset({"submitted_at", "started_at", "finished_at"})
@@ -50,7 +50,8 @@ class Transition:
     ``init`` holds static fields written only where absent; ``set`` fields are written
     when the transition is accepted, ``note`` fields whatever the verdict; ``via`` names
     a state passed through on the way (shown in the event stream); ``expect`` is an
-    optional compare-and-set guard.
+    optional compare-and-set guard; ``redelivered`` counts one more delivery of the task's
+    message (whatever the verdict).
     Keys are record field names (``FIELDS``); values are strings or numbers.
     """
 
@@ -63,6 +64,7 @@ class Transition:
     note: Mapping[str, object] = field(default_factory=dict)
     via: TaskState | None = None
     expect: Mapping[str, object] | None = None
+    redelivered: bool = False
 
     def to_json(self) -> str:
         """The event as the JSON the Lua script decodes, with short field names."""
@@ -80,6 +82,8 @@ class Transition:
             body["via"] = str(self.via)
         if self.expect is not None:
             body["expect"] = _short(self.expect)
+        if self.redelivered:
+            body["rd"] = 1
         return json.dumps(body, separators=(",", ":"))
 
 
@@ -104,6 +108,7 @@ def coalesce(batch: Sequence[Transition]) -> list[Transition]:
                     set={**previous.set, **transition.set},
                     note={**previous.note, **transition.note},
                     via=TaskState.STARTED,
+                    redelivered=previous.redelivered or transition.redelivered,
                 )
                 merged[previous_index] = None
             elif transition.state is TaskState.PROGRESS and previous.state is TaskState.PROGRESS:

@@ -99,6 +99,7 @@ def test_purged_tasks_are_found_lost_and_can_be_retried(
         purged = [manager.submit("claw.test.fail", {"message": f"p{i}"}) for i in range(2)]  # nobody consumes
         assert "Purged 2 messages" in celery_command("purge", "-f"), holder.output()
         waiting = manager.submit("claw.test.fail", {"message": "after the purge"})
+        registry.client.lpush("notifications", b"\xff not a message")  # unreadable: no id, and no crash
 
         assert check_health(manager, notify=False).lost == []  # within the grace period
         later = time.time() + manager.settings.health_queued_grace + 1

@@ -89,22 +89,23 @@ def test_celery_revoke_of_a_task_no_worker_holds_is_recorded_and_durable(
 
     with celery_worker(registry, tmp_path, queues="notifications") as later:
         # A worker started after the revoke, which Celery alone would not tell: it skips the message.
-        wait_for(lambda: _holds_nothing(manager, "notifications"), 20, "the worker to take the message")
-        assert f"Discarding revoked task: claw.test.fail[{record.id}]" in later.output()
+        discarded = f"Discarding revoked task: claw.test.fail[{record.id}]"
+        wait_for(lambda: discarded in later.output(), 20, "the worker to discard the message")
+        wait_for(lambda: _holds_nothing(manager, "notifications"), 20, "the message to be acknowledged")
     after = manager.get(record.id)
     assert after.state is TaskState.REVOKED
     assert after.started_at is None
 
 
 def test_celery_revoke_of_held_tasks_is_recorded(manager: TaskManager, registry: Registry, tmp_path: Path) -> None:
-    with celery_worker(registry, tmp_path, queues="ai") as holder:
+    with celery_worker(registry, tmp_path, queues="ai,knowledge") as holder:
         scheduled = manager.submit("claw.test.echo", {"text": "later"}, countdown=3600)
-        running = manager.submit("claw.test.nap", {"seconds": 5})
-        wait_for(lambda: manager.get(running.id).worker == holder.hostname, 20, "the nap to start")
+        running = manager.submit("claw.test.sleep", {"seconds": 60, "steps": 60})  # ends only if terminated
+        wait_for(lambda: manager.get(running.id).worker == holder.hostname, 20, "the sleep to start")
         assert manager.stats().unacked == 2  # the countdown task waits in the worker's memory
-        celery_command("control", "revoke", scheduled.id)
         celery_command("control", "terminate", "SIGTERM", running.id)
-        wait_for(lambda: _durably_cancelled(manager, registry, scheduled.id), 20, "the scheduled task's revoke")
+        celery_command("control", "revoke", scheduled.id)
         wait_for(lambda: _durably_cancelled(manager, registry, running.id), 20, "the running task's revoke")
+        wait_for(lambda: _durably_cancelled(manager, registry, scheduled.id), 20, "the scheduled task's revoke")
     assert manager.get(running.id).finished_at is not None
     assert manager.stats().by_name["claw.test.echo"] == {TaskState.REVOKED: 1}

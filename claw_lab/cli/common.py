@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -28,8 +29,26 @@ from claw_lab.manager import TaskManager
 from claw_lab.registry import Registry
 from claw_lab.settings import Settings, get_settings
 
-console = Console(highlight=False, soft_wrap=False)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class QuietConsole(Console):
+    """A console that falls silent once nobody reads it (a closed pipe or terminal) instead of exiting.
+
+    ``claw-lab up | tee log`` must still stop every child after Ctrl-C ended ``tee``.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.go_quiet()
+
+    def go_quiet(self) -> None:
+        """Write nowhere from now on (the stream's descriptor is pointed at /dev/null)."""
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.file.fileno())
+        os.close(devnull)
+
+
+console = QuietConsole(highlight=False, soft_wrap=False)
+errors = QuietConsole(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_CODES: tuple[tuple[type[ClawLabError], int], ...] = (
     (ValidationFailed, 2),

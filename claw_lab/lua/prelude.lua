@@ -1,5 +1,7 @@
 -- Shared by every registry script: the key layout and the lifecycle state machine.
 -- ARGV[1] is always the key prefix. Only claw_lab.registry and these scripts know the keys.
+-- claw_lab.registry puts RUNTIME_BOUNDS and RUNTIME_FIELDS, the histogram's bucket bounds
+-- (seconds, ascending) and their field names, in front of this file.
 --
 --   <P>:t:<id>             hash   one task record (short field names, see registry.FIELDS)
 --   <P>:seq                string sequence number given to each new record
@@ -12,7 +14,8 @@
 --   <P>:events             stream lifecycle events, capped
 --   <P>:revoked            zset   durable cancels, score = time of the cancel
 --   <P>:h:<name>           hash   runtime histogram of a task name: one count per bucket
---                                 (field = its upper bound, not cumulative) and 'sum'
+--                                 (field = its upper bound, not cumulative) and 'us', the
+--                                 sum of the runtimes in microseconds
 --   <P>:fin                hash   NAME|STATE -> tasks that finished so; never decremented
 --   <P>:dead               list   undecodable broker messages set aside (JSON, newest first), capped
 --   <P>:dead:n             string how many messages were ever set aside
@@ -30,9 +33,6 @@ local RATED = {QUEUED = true, SUCCESS = true, FAILURE = true}  -- per-minute cou
 local RANK = {QUEUED = 1, RETRY = 1, LOST = 1, STARTED = 2, PROGRESS = 3,
               SUCCESS = 9, FAILURE = 9, REVOKED = 9}
 local WAITING = {QUEUED = true, RETRY = true}  -- the message waits in the broker
--- Upper bounds of the runtime histogram buckets ({number, field name} pairs, ascending,
--- the last one +Inf); set by the scripts that record finishes (see apply.lua).
-local RUNTIME_BUCKETS = {}
 
 local function record_key(id) return P .. ':t:' .. id end
 local function bucket_of(seq) return math.floor(tonumber(seq) / BUCKET) end
@@ -101,14 +101,13 @@ local function record_finish(name, state, runtime, runtime_window)
   if redis.call('LPUSH', runtimes, runtime) > runtime_window then
     redis.call('LTRIM', runtimes, 0, runtime_window - 1)
   end
-  local seconds = tonumber(runtime)
-  for _, bucket in ipairs(RUNTIME_BUCKETS) do
-    if seconds <= bucket[1] then
-      redis.call('HINCRBY', P .. ':h:' .. name, bucket[2], 1)
-      redis.call('HINCRBYFLOAT', P .. ':h:' .. name, 'sum', runtime)
-      return
-    end
+  local seconds, field = tonumber(runtime), '+Inf'
+  for i = 1, #RUNTIME_BOUNDS do
+    if seconds <= RUNTIME_BOUNDS[i] then field = RUNTIME_FIELDS[i]; break end
   end
+  local histogram = P .. ':h:' .. name
+  redis.call('HINCRBY', histogram, field, 1)
+  redis.call('HINCRBY', histogram, 'us', math.floor(seconds * 1e6 + 0.5))
 end
 
 -- Is moving from (current, current_attempt) to (state, attempt) a step forward?
@@ -138,6 +137,7 @@ end
 --   note  {field = value}           written whatever the verdict (e.g. the error behind a retry,
 --                                   whose signal can arrive after the next attempt started)
 --   expect {field = value}          optional compare-and-set guard
+--   rd    1                         the broker delivered the message again: count it (rd field)
 -- Returns 1 (moved), 2 (refreshed), 0 (rejected) or -1 (unknown task and no name to create it).
 local function apply_event(event, events_max, runtime_window)
   local id, state = event.id, event.state
@@ -159,6 +159,7 @@ local function apply_event(event, events_max, runtime_window)
     set_fields(key, init)
     set_fields(key, event.note)
     set_fields(key, event.set, 's', state, 'a', attempt, 'seq', seq)
+    if event.rd then redis.call('HSET', key, 'rd', 1) end
     index_add('all', seq, id)
     index_add('s:' .. state, seq, id)
     index_add('n:' .. name, seq, id)
@@ -179,6 +180,7 @@ local function apply_event(event, events_max, runtime_window)
     end
   end
   set_fields(key, event.note)
+  if event.rd then redis.call('HINCRBY', key, 'rd', 1) end
 
   local verdict = decide(current_state, tonumber(current[2]) or 0, state, attempt, (event.expect or {}).s)
   -- The same attempt started by another worker: the first one died and the broker

@@ -25,7 +25,7 @@ def test_outcome_is_recorded_before_the_ack(
     with celery_worker(registry, tmp_path, env=SLOW_FLUSH) as worker:
         kwargs = {"text": "acked"} if name == "claw.test.echo" else {"message": "broken for good"}
         record = manager.submit(name, kwargs)
-        wait_for_ack(registry.client, record.id)
+        wait_for_ack(registry.client, {record.id})
         worker.kill()
         finished = manager.get(record.id)
     assert finished.state is (TaskState.SUCCESS if name == "claw.test.echo" else TaskState.FAILURE), worker.output()

@@ -4,27 +4,31 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 
 import redis
 
 UNACKED = "unacked"  # kombu's hash: delivery tag -> [message, exchange, routing key]
 
 
-def unacked_tag(client: redis.Redis, task_id: str) -> str | None:
-    """The delivery tag of the message of ``task_id`` while a worker holds it unacknowledged."""
+def unacked_tasks(client: redis.Redis) -> dict[str, str]:
+    """Task id -> delivery tag of every message a worker holds unacknowledged."""
+    held = {}
     for tag, raw in client.hgetall(UNACKED).items():
-        message = json.loads(raw)[0]
-        if message.get("headers", {}).get("id") == task_id:
-            return str(tag)
-    return None
+        task_id = json.loads(raw)[0].get("headers", {}).get("id")
+        if task_id:
+            held[str(task_id)] = str(tag)
+    return held
 
 
-def wait_for_ack(client: redis.Redis, task_id: str, timeout: float = 30) -> None:
-    """Return the moment the message of ``task_id`` leaves the unacked hash (delivered, then acknowledged)."""
+def wait_for_ack(client: redis.Redis, task_ids: Collection[str], timeout: float = 30) -> str:
+    """Return, the moment it happens, the first of ``task_ids`` whose message was seen held and then acknowledged."""
     deadline = time.monotonic() + timeout
-    tag = None
-    while tag is None:
-        assert time.monotonic() < deadline, f"no worker took the message of {task_id}"
-        tag = unacked_tag(client, task_id)
-    while client.hexists(UNACKED, tag):
-        assert time.monotonic() < deadline, f"the message of {task_id} was never acknowledged"
+    seen: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        held = unacked_tasks(client)
+        for task_id, tag in seen.items():
+            if held.get(task_id) != tag:
+                return task_id
+        seen.update({task_id: tag for task_id, tag in held.items() if task_id in task_ids})
+    raise AssertionError(f"none of {len(task_ids)} messages was seen acknowledged in {timeout}s")

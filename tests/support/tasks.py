@@ -96,3 +96,21 @@ def overrun(task: ClawTask, payload: Overrun) -> str:
             if not payload.ignore_soft_limit:
                 raise
     return "finished"
+
+
+class Mark(BaseModel):
+    seconds: float = Field(0, ge=0, le=5)
+    ledger: str = Field(min_length=1, description="a file each run appends the task id to")
+    output: str | None = Field(None, description="a folder each run writes <task id> into (an idempotent effect)")
+
+
+@claw_task("claw.test.mark", input=Mark, queue="ai", soft_time_limit=5, time_limit=6)
+def mark(task: ClawTask, payload: Mark) -> str:
+    """Sleep a little, then append the task id to a file (counted per run) and write its own file (idempotent)."""
+    time.sleep(payload.seconds)
+    with open(payload.ledger, "a") as ledger:
+        ledger.write(f"{task.request.id}\n")
+    if payload.output:
+        with open(f"{payload.output}/{task.request.id}", "w") as result:
+            result.write(f"done {task.request.id}")
+    return str(task.request.id)
