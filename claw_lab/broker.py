@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -43,6 +44,30 @@ class BrokerProbe:
             self.close()  # a broken connection is rebuilt on the next call
             raise
 
+    def held_task_ids(self, queues: list[str]) -> set[str] | None:
+        """Ids of the tasks whose messages wait in ``queues`` or are held unacknowledged by a worker.
+
+        None when the transport is not Redis (the broker cannot be read that way).
+        """
+        try:
+            return self._held(queues)
+        except Exception:
+            self.close()
+            raise
+
+    def _held(self, queues: list[str]) -> set[str] | None:
+        channel = self._channel()
+        if not hasattr(channel, "priority_steps"):
+            return None
+        pipe = channel.client.pipeline(transaction=False)
+        for queue in queues:
+            for step in channel.priority_steps:
+                pipe.lrange(channel._q_for_pri(queue, step), 0, -1)
+        pipe.hvals(channel.unacked_key)
+        *waiting, held = pipe.execute()
+        envelopes = [raw for replies in waiting for raw in replies] + [_first(raw) for raw in held]
+        return {task_id for task_id in map(_task_id, envelopes) if task_id}
+
     def _read(self, queues: list[str]) -> tuple[list[QueueDepth], int]:
         channel = self._channel()
         if not hasattr(channel, "priority_steps"):  # not a Redis transport: ask the broker
@@ -63,3 +88,18 @@ class BrokerProbe:
             by_priority = {MAX_PRIORITY - step: int(n) for step, n in zip(steps, counts, strict=True) if n}
             depths.append(QueueDepth(queue=queue, depth=sum(by_priority.values()), by_priority=by_priority))
         return depths, int(sizes[-1])
+
+
+def _first(raw: bytes | str) -> Any:
+    try:
+        return json.loads(raw)[0]
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None
+
+
+def _task_id(envelope: Any) -> str | None:
+    try:
+        message = json.loads(envelope) if isinstance(envelope, (bytes, str)) else envelope
+        return str(message["headers"]["id"])
+    except (ValueError, TypeError, KeyError):
+        return None

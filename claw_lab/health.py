@@ -1,7 +1,8 @@
 """The health check behind ``claw.maintenance.check_task_health``: find what is stuck and say so.
 
 It marks tasks LOST that ran past their hard time limit on a worker whose heartbeat is
-gone (re-running idempotent ones once), and reports queues too deep or without consumers,
+gone (re-running idempotent ones once), sends again queued tasks whose message the broker
+no longer holds, and reports queues too deep or without consumers,
 a failure rate over the threshold, and a beat that stopped ticking. The report is stored
 in the registry; an alert goes out when the overall status changes.
 """
@@ -17,7 +18,7 @@ from typing import Any
 from claw_lab.errors import ClawLabError
 from claw_lab.manager import TaskManager
 from claw_lab.models import HealthFinding, HealthReport, HealthStatus, TaskRecord, TaskState, WorkerInfo
-from claw_lab.tasks.catalog import CATALOG
+from claw_lab.tasks.catalog import CATALOG, QUEUES
 from claw_lab.transitions import Transition
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def check_health(
     stats = manager.stats()
     findings = [
         stuck,
+        _recover_vanished(manager, now, requeue),
         _workers_finding(workers),
         *_queue_findings(stats.queues, workers, manager.settings.health_queue_depth_max),
     ]
@@ -60,7 +62,11 @@ def check_health(
 
 
 def _running(manager: TaskManager) -> Iterator[TaskRecord]:
-    for state in (TaskState.STARTED, TaskState.PROGRESS):
+    return _records(manager, TaskState.STARTED, TaskState.PROGRESS)
+
+
+def _records(manager: TaskManager, *states: TaskState) -> Iterator[TaskRecord]:
+    for state in states:
         cursor = None
         while True:
             page = manager.list(state=state, limit=500, cursor=cursor)
@@ -114,6 +120,33 @@ def _recover_lost(
         HealthFinding(
             check="lost_tasks", status=HealthStatus.DEGRADED, message=text, details={"lost": lost, "requeued": requeued}
         ),
+    )
+
+
+def _recover_vanished(manager: TaskManager, now: float, resend: bool) -> HealthFinding:
+    """Send again the QUEUED tasks whose message is nowhere in the broker (a worker killed as it took it)."""
+    grace = manager.settings.health_vanished_after
+    waiting = [
+        r for r in _records(manager, TaskState.QUEUED) if r.submitted_at and now - r.submitted_at.timestamp() > grace
+    ]
+    held = manager.broker.held_task_ids(list(QUEUES)) if waiting else None
+    vanished = [r.id for r in waiting if held is not None and r.id not in held]
+    if not vanished:
+        return HealthFinding(check="vanished", status=HealthStatus.OK, message="every queued task has its message")
+    resent = []
+    for task_id in vanished:
+        spec = CATALOG.get(manager.get(task_id).name)
+        if resend and spec is not None and spec.idempotent:
+            try:
+                manager.resend(task_id)
+                resent.append(task_id)
+            except ClawLabError:
+                logger.warning("could not send queued task %s again", task_id, exc_info=True)
+    return HealthFinding(
+        check="vanished",
+        status=HealthStatus.DEGRADED,
+        message=f"{len(vanished)} queued task(s) had no message in the broker; {len(resent)} sent again",
+        details={"vanished": vanished, "resent": resent},
     )
 
 

@@ -42,6 +42,7 @@ from claw_lab.priority import transport_priority
 from claw_lab.registry import Registry
 from claw_lab.settings import Settings
 from claw_lab.tasks.catalog import CATALOG, QUEUES, TaskSpec, load_task_modules
+from claw_lab.transitions import Transition
 from claw_lab.validation import (
     MAX_PAGE,
     check_task_id,
@@ -395,6 +396,20 @@ class TaskManager:
                 self.registry.clear_field(task_id, "retried_by")
             raise
         return self.get(new_id)
+
+    def resend(self, task_id: str) -> TaskRecord:
+        """Publish a QUEUED task's message again under the same id (the broker lost it); counted as a redelivery."""
+        record = self.get(task_id)
+        if record.state is not TaskState.QUEUED or record.kwargs is None:
+            raise TaskStateConflict(
+                f"task {task_id} is {record.state}; only a QUEUED task with recorded kwargs can be sent again",
+                details={"state": record.state},
+            )
+        spec = task_spec(record.name)
+        again = Transition(task_id, TaskState.QUEUED, init={"name": record.name}, redelivered=True)
+        self._backend(lambda: self.registry.apply([again]))
+        self._publish(spec, task_id, record.kwargs, record.queue, record.priority, None, None)
+        return self.get(task_id)
 
     # --- workers ---------------------------------------------------------------------------------
     def workers(self, *, live: bool = False, timeout: float = 1.0) -> builtins.list[WorkerInfo]:

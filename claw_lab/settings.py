@@ -76,6 +76,7 @@ class Settings(BaseSettings):
 
     # --- Health check ------------------------------------------------------------------
     health_queue_depth_max: int = Field(1000, ge=1)
+    health_vanished_after: float = Field(300.0, ge=0)
     health_failure_rate_max: float = Field(0.25, gt=0, le=1)
     health_failure_min_samples: int = Field(20, ge=1)
     result_cleanup_max_keys: int = Field(100_000, ge=100)

@@ -121,3 +121,23 @@ def test_dead_letters_degrade_until_the_next_check(manager: TaskManager, registr
     again = next(f for f in check_health(manager).findings if f.check == "dead_letters")
     assert again.status is HealthStatus.OK
     assert "1 set aside in all" in again.message
+
+
+def test_a_queued_task_whose_message_vanished_is_sent_again(manager: TaskManager, worker: object) -> None:
+    # What a worker killed between popping a message and recording it as unacknowledged leaves behind.
+    task_id = str(uuid.uuid4())
+    init = {"name": "claw.test.echo", "queue": "ai", "kwargs": '{"text":"lost"}', "submitted_at": time.time() - 60}
+    manager.registry.apply([Transition(task_id, TaskState.QUEUED, init=init)])
+    waiting = manager.submit("claw.test.echo", {"text": "waits"}, countdown=3600)  # held by the worker: not vanished
+    impatient = TaskManager(manager.settings.model_copy(update={"health_vanished_after": 1}), registry=manager.registry)
+    time.sleep(1.2)  # both are older than the grace now
+
+    finding = next(f for f in check_health(impatient, notify=False).findings if f.check == "vanished")
+    assert finding.status is HealthStatus.DEGRADED
+    assert finding.details == {"vanished": [task_id], "resent": [task_id]}
+    done = manager.wait(task_id, timeout=15)
+    assert done.state is TaskState.SUCCESS
+    assert done.redeliveries == 1
+    assert manager.result(task_id, timeout=5) == {"text": "lost"}
+    assert manager.get(waiting.id).state is TaskState.QUEUED
+    assert manager.stats().total == 2
