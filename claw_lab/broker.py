@@ -1,4 +1,4 @@
-"""What the broker holds: queue depths per priority level and the unacknowledged count."""
+"""What the broker holds: queue depths per priority level, unacknowledged messages, task ids."""
 
 from __future__ import annotations
 
@@ -44,30 +44,6 @@ class BrokerProbe:
             self.close()  # a broken connection is rebuilt on the next call
             raise
 
-    def held_task_ids(self, queues: list[str]) -> set[str] | None:
-        """Ids of the tasks whose messages wait in ``queues`` or are held unacknowledged by a worker.
-
-        None when the transport is not Redis (the broker cannot be read that way).
-        """
-        try:
-            return self._held(queues)
-        except Exception:
-            self.close()
-            raise
-
-    def _held(self, queues: list[str]) -> set[str] | None:
-        channel = self._channel()
-        if not hasattr(channel, "priority_steps"):
-            return None
-        pipe = channel.client.pipeline(transaction=False)
-        for queue in queues:
-            for step in channel.priority_steps:
-                pipe.lrange(channel._q_for_pri(queue, step), 0, -1)
-        pipe.hvals(channel.unacked_key)
-        *waiting, held = pipe.execute()
-        envelopes = [raw for replies in waiting for raw in replies] + [_first(raw) for raw in held]
-        return {task_id for task_id in map(_task_id, envelopes) if task_id}
-
     def _read(self, queues: list[str]) -> tuple[list[QueueDepth], int]:
         channel = self._channel()
         if not hasattr(channel, "priority_steps"):  # not a Redis transport: ask the broker
@@ -89,17 +65,46 @@ class BrokerProbe:
             depths.append(QueueDepth(queue=queue, depth=sum(by_priority.values()), by_priority=by_priority))
         return depths, int(sizes[-1])
 
+    def task_ids(self, queues: list[str]) -> set[str] | None:
+        """Ids of the tasks whose messages wait in ``queues`` or are delivered but unacked.
 
-def _first(raw: bytes | str) -> Any:
+        One atomic read of every priority list of the queues and of the unacked hash, where
+        a worker's reserved and scheduled (countdown, ETA) messages are; None when the
+        transport cannot list its messages (not Redis).
+        """
+        try:
+            return self._task_ids(queues)
+        except Exception:
+            self.close()
+            raise
+
+    def _task_ids(self, queues: list[str]) -> set[str] | None:
+        channel = self._channel()
+        if not hasattr(channel, "priority_steps"):
+            return None
+        pipe = channel.client.pipeline(transaction=True)
+        for queue in queues:
+            for step in channel.priority_steps:
+                pipe.lrange(channel._q_for_pri(queue, step), 0, -1)
+        pipe.hvals(channel.unacked_key)
+        *waiting, unacked = pipe.execute()
+        ids = {_task_id(raw) for batch in waiting for raw in batch}
+        ids |= {_task_id(raw, unacked=True) for raw in unacked}
+        return ids - {""}
+
+
+def _task_id(raw: str | bytes, *, unacked: bool = False) -> str:
+    """The task id of a Celery message (protocol 2 header, else the correlation id); "" if unreadable.
+
+    An unacked entry is ``[message, exchange, routing key]``. A message that is not JSON
+    (one a worker will set aside as a dead letter) carries no id we could match.
+    """
     try:
-        return json.loads(raw)[0]
-    except (ValueError, TypeError, IndexError, KeyError):
-        return None
-
-
-def _task_id(envelope: Any) -> str | None:
-    try:
-        message = json.loads(envelope) if isinstance(envelope, (bytes, str)) else envelope
-        return str(message["headers"]["id"])
-    except (ValueError, TypeError, KeyError):
-        return None
+        message = json.loads(raw)
+        if unacked:
+            message = message[0]
+        headers = message.get("headers") or {}
+        properties = message.get("properties") or {}
+        return str(headers.get("id") or properties.get("correlation_id") or "")
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return ""

@@ -57,7 +57,23 @@ def _check_visibility_timeout(sender: Any = None, **_: Any) -> None:
         )
 
 
+def _check_redis_access(sender: Any = None, **_: Any) -> None:
+    """Stop a starting worker whose Redis settings cannot work (a wrong CA, refused credentials), saying why.
+
+    SystemExit, because Celery logs and swallows ordinary exceptions of signal handlers.
+    """
+    from claw_lab.connections import connection_problem
+
+    try:
+        registry().client.ping()
+    except Exception as exc:  # a Redis that is only down is waited for, like the broker
+        problem = connection_problem(exc)
+        if problem is not None:
+            raise SystemExit(f"claw_lab worker cannot start: {problem}") from None
+
+
 signals.worker_init.connect(_check_visibility_timeout, weak=False)
+signals.worker_init.connect(_check_redis_access, weak=False)
 tracking_hooks()
 heartbeat.install(app, registry, get_settings)
 bind_tasks()  # tasks catalogued before this import (by the API, say) become tasks of this app

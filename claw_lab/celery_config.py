@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from celery.schedules import crontab
 from kombu import Queue
 
 from claw_lab.priority import transport_priority
@@ -30,6 +31,29 @@ def route_task(name: str, *_: Any, **__: Any) -> dict[str, str]:
     """Route a task to its catalogue queue; anything else goes to the maintenance queue."""
     spec = CATALOG.get(name)
     return {"queue": spec.queue if spec else DEFAULT_QUEUE}
+
+
+def runbook_entries(settings: Settings) -> dict[str, dict[str, Any]]:
+    """``CLAW_RUNBOOK_SCHEDULES`` as beat entries of ``claw.notebooks.run_runbook`` (cron lines are UTC)."""
+    entries: dict[str, dict[str, Any]] = {}
+    for schedule in settings.runbook_schedules:
+        if schedule.cron is not None:
+            minute, hour, day_of_month, month_of_year, day_of_week = schedule.cron.split()
+            timing: Any = crontab(
+                minute=minute,
+                hour=hour,
+                day_of_month=day_of_month,
+                month_of_year=month_of_year,
+                day_of_week=day_of_week,
+            )
+        else:
+            timing = timedelta(seconds=schedule.every or 0)
+        entries[schedule.entry_name] = {
+            "task": "claw.notebooks.run_runbook",
+            "schedule": timing,
+            "kwargs": {"runbook": schedule.runbook, "parameters": schedule.parameters},
+        }
+    return entries
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -98,6 +122,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": "claw.maintenance.check_task_health",
                 "schedule": timedelta(seconds=settings.health_check_interval),
             },
+            **runbook_entries(settings),
         },
     }
     if settings.uses_tls(settings.broker):

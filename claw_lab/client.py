@@ -21,6 +21,7 @@ from claw_lab.models import (
     ControlReport,
     EventPage,
     HealthReport,
+    MinuteCounts,
     TaskPage,
     TaskRecord,
     TaskState,
@@ -37,6 +38,7 @@ Model = TypeVar("Model", bound=BaseModel)
 # Aliases: inside HttpManager, ``list`` is the method.
 Workers = list[WorkerInfo]
 Hostnames = list[str]
+Minutes = list[MinuteCounts]
 _WORKERS = TypeAdapter(Workers)
 _TASK_TYPES = TypeAdapter(list[TaskType])
 
@@ -214,6 +216,11 @@ class HttpManager:
     def stats(self) -> TaskStats:
         """Counts, rates, runtimes, queue depths and unacked messages."""
         return self._model(TaskStats, "GET", "/tasks/stats")
+
+    def throughput(self, minutes: int = 60) -> Minutes:
+        """Tasks submitted, succeeded and failed per minute over the last ``minutes``, oldest first."""
+        response = self._request("GET", "/tasks/throughput", params={"minutes": minutes})
+        return [MinuteCounts.model_validate(row) for row in response.json()]
 
     def cancel(self, task_id: str, *, terminate: bool = False) -> TaskRecord:
         """Cancel for good; `TaskStateConflict` when the task has already finished."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from functools import lru_cache
 
 import redis
@@ -38,3 +39,27 @@ def process_registry() -> Registry:
     """The registry of this process, on the process-wide settings (also `claw_lab.celery_app.registry`)."""
     settings = get_settings()
     return Registry(redis_client(settings), settings)
+
+
+def connection_problem(exc: BaseException) -> str | None:
+    """What a configuration mistake behind ``exc`` is, in words naming the setting to fix; None for other failures.
+
+    Covers a TLS certificate Redis presents that the configured CA does not verify, and
+    credentials Redis refuses. A server that is merely down is not a configuration mistake.
+    """
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    texts = " ".join(str(error) for error in chain)
+    verification = [error for error in chain if isinstance(error, ssl.SSLCertVerificationError)]
+    if verification or "CERTIFICATE_VERIFY_FAILED" in texts:
+        reason = (verification[0].verify_message if verification else None) or "certificate verify failed"
+        return (
+            f"Redis's TLS certificate was not accepted ({reason}): CLAW_REDIS_SSL_CA_CERTS must name "
+            "the CA that signed it (or be unset for a certificate from a public CA)"
+        )
+    if any(isinstance(error, redis.AuthenticationError) for error in chain) or "WRONGPASS" in texts:
+        return "Redis refused the credentials: check CLAW_REDIS_USERNAME and CLAW_REDIS_PASSWORD (or the URL's)"
+    return None

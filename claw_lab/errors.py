@@ -50,6 +50,12 @@ class InvalidCursor(ValidationFailed):
     code = "invalid_cursor"
 
 
+class AmbiguousTaskId(ValidationFailed):
+    """Raised when a task id prefix matches more than one task; ``details`` lists some of them."""
+
+    code = "ambiguous_task_id"
+
+
 class TaskNotFound(ClawLabError):
     """Raised when no record exists for a task id (never seen, or past retention)."""
 
@@ -96,6 +102,12 @@ class PermanentError(ClawLabError):
     """Raised inside a task for a failure that no retry can fix (bad request, missing document)."""
 
     code = "permanent_error"
+
+
+class ForbiddenTarget(PermanentError):
+    """Raised when an outbound URL resolves to an address claw_lab refuses to reach (loopback, private, metadata)."""
+
+    code = "forbidden_target"
 
 
 class RateLimited(TransientError):

@@ -1,8 +1,8 @@
 """The health check behind ``claw.maintenance.check_task_health``: find what is stuck and say so.
 
 It marks tasks LOST that ran past their hard time limit on a worker whose heartbeat is
-gone (re-running idempotent ones once), sends again queued tasks whose message the broker
-no longer holds, and reports queues too deep or without consumers,
+gone (re-running idempotent ones once), and waiting tasks whose message is no longer in
+the broker (a purge), and reports queues too deep or without consumers,
 a failure rate over the threshold, and a beat that stopped ticking. The report is stored
 in the registry; an alert goes out when the overall status changes.
 """
@@ -12,18 +12,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from claw_lab.errors import ClawLabError
 from claw_lab.manager import TaskManager
 from claw_lab.models import HealthFinding, HealthReport, HealthStatus, TaskRecord, TaskState, WorkerInfo
-from claw_lab.tasks.catalog import CATALOG, QUEUES
+from claw_lab.tasks.catalog import CATALOG
 from claw_lab.transitions import Transition
 
 logger = logging.getLogger(__name__)
 _SEVERITY = {HealthStatus.OK: 0, HealthStatus.DEGRADED: 1, HealthStatus.FAILING: 2}
 _LEVEL = {HealthStatus.OK: "info", HealthStatus.DEGRADED: "warning", HealthStatus.FAILING: "error"}
+_MAX_WAITING_CHECKED = 10_000  # waiting records compared with the broker per check
+_RECHECK_DELAY = 0.25  # seconds between the two readings of the broker
 
 
 def check_health(
@@ -33,10 +35,11 @@ def check_health(
     now = time.time() if now is None else now
     workers = manager.workers()
     lost, requeued, stuck = _recover_lost(manager, workers, now, requeue)
+    vanished, unqueued = _recover_vanished(manager, now)
     stats = manager.stats()
     findings = [
         stuck,
-        _recover_vanished(manager, now, requeue),
+        unqueued,
         _workers_finding(workers),
         *_queue_findings(stats.queues, workers, manager.settings.health_queue_depth_max),
     ]
@@ -52,7 +55,11 @@ def check_health(
     findings.append(_dead_letters(manager, stats.dead_letters, previous))
     status = max((f.status for f in findings), key=_SEVERITY.__getitem__)
     report = HealthReport(
-        status=status, checked_at=datetime.fromtimestamp(now, UTC), findings=findings, lost=lost, requeued=requeued
+        status=status,
+        checked_at=datetime.fromtimestamp(now, UTC),
+        findings=findings,
+        lost=lost + vanished,
+        requeued=requeued,
     )
     changed = previous.status != status if previous else status is not HealthStatus.OK
     if notify and changed:
@@ -62,11 +69,7 @@ def check_health(
 
 
 def _running(manager: TaskManager) -> Iterator[TaskRecord]:
-    return _records(manager, TaskState.STARTED, TaskState.PROGRESS)
-
-
-def _records(manager: TaskManager, *states: TaskState) -> Iterator[TaskRecord]:
-    for state in states:
+    for state in (TaskState.STARTED, TaskState.PROGRESS):
         cursor = None
         while True:
             page = manager.list(state=state, limit=500, cursor=cursor)
@@ -123,30 +126,65 @@ def _recover_lost(
     )
 
 
-def _recover_vanished(manager: TaskManager, now: float, resend: bool) -> HealthFinding:
-    """Send again the QUEUED tasks whose message is nowhere in the broker (a worker killed as it took it)."""
-    grace = manager.settings.health_vanished_after
-    waiting = [
-        r for r in _records(manager, TaskState.QUEUED) if r.submitted_at and now - r.submitted_at.timestamp() > grace
+def _waiting_since(manager: TaskManager, cutoff: float) -> Iterator[TaskRecord]:
+    """QUEUED and RETRY records submitted before ``cutoff``, at most `_MAX_WAITING_CHECKED`."""
+    until, seen = datetime.fromtimestamp(cutoff, UTC), 0
+    for state in (TaskState.QUEUED, TaskState.RETRY):
+        cursor = None
+        while seen < _MAX_WAITING_CHECKED:
+            page = manager.list(state=state, until=until, limit=500, cursor=cursor)
+            seen += len(page.items)
+            yield from page.items
+            if not page.next_cursor:
+                break
+            cursor = page.next_cursor
+
+
+def _recover_vanished(manager: TaskManager, now: float) -> tuple[list[str], HealthFinding]:
+    """Mark LOST the waiting tasks, older than the grace, whose message the broker no longer holds.
+
+    A message is held while it waits in its queue or sits unacked with a worker (reserved,
+    running, or scheduled by a countdown or ETA). It is read twice, a moment apart, because
+    a message on its way from the queue to a worker is briefly in neither.
+    """
+    grace = manager.settings.health_queued_grace
+    missing = {record.id: record for record in _waiting_since(manager, now - grace)}
+    queues = sorted({record.queue for record in missing.values() if record.queue})
+    for reading in range(2):
+        if not missing:
+            break
+        if reading:
+            time.sleep(_RECHECK_DELAY)
+        held = manager.broker.task_ids(queues)
+        if held is None:
+            message = "this broker cannot list its messages; waiting tasks are not checked against it"
+            return [], HealthFinding(check="vanished_messages", status=HealthStatus.OK, message=message)
+        missing = {task_id: record for task_id, record in missing.items() if task_id not in held}
+    marks = [
+        Transition(
+            record.id,
+            TaskState.LOST,
+            attempt=record.retries,
+            at=now,
+            init={"name": record.name},
+            set={
+                "error_type": "MessageLost",
+                "error_message": f"its message is no longer in the broker (queue {record.queue}, purged?)",
+            },
+            expect={"state": record.state},  # it may have started meanwhile
+        )
+        for record in missing.values()
     ]
-    held = manager.broker.held_task_ids(list(QUEUES)) if waiting else None
-    vanished = [r.id for r in waiting if held is not None and r.id not in held]
-    if not vanished:
-        return HealthFinding(check="vanished", status=HealthStatus.OK, message="every queued task has its message")
-    resent = []
-    for task_id in vanished:
-        spec = CATALOG.get(manager.get(task_id).name)
-        if resend and spec is not None and spec.idempotent:
-            try:
-                manager.resend(task_id)
-                resent.append(task_id)
-            except ClawLabError:
-                logger.warning("could not send queued task %s again", task_id, exc_info=True)
-    return HealthFinding(
-        check="vanished",
-        status=HealthStatus.DEGRADED,
-        message=f"{len(vanished)} queued task(s) had no message in the broker; {len(resent)} sent again",
-        details={"vanished": vanished, "resent": resent},
+    verdicts = manager.registry.apply(marks)
+    lost = [mark.task_id for mark, verdict in zip(marks, verdicts, strict=True) if verdict == 1]
+    for task_id in lost:
+        manager.registry.suppress_redelivery(task_id, now)  # should the message turn up after all
+    if not lost:
+        message = f"every task waiting longer than {grace:.0f}s has its message in the broker"
+        return lost, HealthFinding(check="vanished_messages", status=HealthStatus.OK, message=message)
+    message = f"{len(lost)} waiting task(s) had no message left in the broker (purged?); marked LOST, retry them"
+    return lost, HealthFinding(
+        check="vanished_messages", status=HealthStatus.DEGRADED, message=message, details={"lost": lost}
     )
 
 
@@ -227,7 +265,10 @@ def _beat(manager: TaskManager, now: float) -> HealthFinding:
         except KeyError:
             continue
         seen += 1
-        interval = entry["schedule"].total_seconds()
+        schedule = entry["schedule"]
+        if not isinstance(schedule, timedelta):
+            continue  # a cron entry (a scheduled runbook) may rightly not run for days
+        interval = schedule.total_seconds()
         if stored.last_run_at is not None and now - stored.last_run_at.timestamp() > 2 * interval + 60:
             late.append(name)
     if not seen:

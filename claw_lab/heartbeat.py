@@ -6,7 +6,9 @@ concurrency, queues, active and processed counts) with a TTL of three intervals,
 listing workers needs no broadcast round trip. At start, before the first message is
 taken, and on every tick it copies the registry's durable cancels into Celery's in-memory
 revoked set; Celery then skips those tasks when their message arrives, even in a worker
-started after the cancel.
+started after the cancel. The other way round, ids revoked through Celery's own control
+path (Flower, ``celery control revoke``) that appear in that set are recorded in the
+registry as durable cancels on the next tick.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def install(app: Celery, registry: Callable[[], Registry], settings: Callable[[]
             self._thread: threading.Thread | None = None
             self._started_at = datetime.now(UTC)
             self._revoked_until = 0.0
+            self._revokes_seen: set[str] = set()  # ids of the revoked set already recorded
             # The consumer (built after this step) calls the worker's ready callback once it
             # consumes and answers control commands: that is when the first beat goes out.
             announce = worker.ready_callback
@@ -81,6 +84,7 @@ def install(app: Celery, registry: Callable[[], Registry], settings: Callable[[]
             while not self._stop.wait(settings().heartbeat_interval):
                 try:
                     self._sync_revoked()
+                    self._record_control_revokes()
                     self._beat(worker)
                 except Exception:
                     logger.warning("heartbeat failed; retrying in %ss", settings().heartbeat_interval, exc_info=True)
@@ -107,5 +111,16 @@ def install(app: Celery, registry: Callable[[], Registry], settings: Callable[[]
             self._revoked_until = time.time()
             for task_id, _ in registry().revoked_since(since):
                 worker_state.revoked.add(task_id)
+                self._revokes_seen.add(task_id)
+
+        def _record_control_revokes(self) -> None:
+            # Copied in one step (a C-level walk of its dict) while the consumer may add to it.
+            revoked = set(worker_state.revoked)
+            fresh = revoked - self._revokes_seen
+            if fresh:
+                recorded = registry().record_revokes(sorted(fresh))
+                if recorded:
+                    logger.info("recorded %d revoke(s) sent through Celery's control", len(recorded))
+            self._revokes_seen = revoked
 
     app.steps["worker"].add(Heartbeat)

@@ -44,6 +44,7 @@ class DocumentOutcome:
     status: Status
     chunks: int = 0
     error: str | None = None
+    replaced: bool = False  # vectorized over an earlier version of the document
 
 
 @dataclass(frozen=True)
@@ -232,7 +233,9 @@ def vectorize(
                 )
             )
             row += len(chunks)
-            outcomes[document.document_id] = DocumentOutcome(document.document_id, "vectorized", len(chunks))
+            outcomes[document.document_id] = DocumentOutcome(
+                document.document_id, "vectorized", len(chunks), replaced=document.document_id in stored
+            )
         known_new = not any(document.document_id in stored for document, _ in pending)
         store.replace(kb, embedder.name, batch, known_new=known_new)
     return [outcomes[document.document_id] for document in documents]

@@ -20,6 +20,7 @@ import redis
 from pydantic import ValidationError
 
 from claw_lab.errors import (
+    AmbiguousTaskId,
     BackendUnavailable,
     InvalidCursor,
     TaskNotFound,
@@ -31,6 +32,7 @@ from claw_lab.models import (
     ControlReport,
     EventPage,
     HealthReport,
+    MinuteCounts,
     TaskPage,
     TaskRecord,
     TaskState,
@@ -39,12 +41,13 @@ from claw_lab.models import (
     WorkerInfo,
 )
 from claw_lab.priority import transport_priority
-from claw_lab.registry import Registry
-from claw_lab.settings import Settings
+from claw_lab.registry import PREFIX_MIN, Registry
+from claw_lab.settings import Settings, redact
 from claw_lab.tasks.catalog import CATALOG, QUEUES, TaskSpec, load_task_modules
 from claw_lab.transitions import Transition
 from claw_lab.validation import (
     MAX_PAGE,
+    THROUGHPUT_MINUTES,
     check_task_id,
     decode_cursor,
     encode_cursor,
@@ -92,6 +95,7 @@ class Manager(Protocol):
         cursor: str | None = None,
     ) -> TaskPage: ...
     def stats(self) -> TaskStats: ...
+    def throughput(self, minutes: int = 60) -> builtins.list[MinuteCounts]: ...
     def cancel(self, task_id: str, *, terminate: bool = False) -> TaskRecord: ...
     def retry(self, task_id: str) -> TaskRecord: ...
     def workers(self, *, live: bool = False) -> builtins.list[WorkerInfo]: ...
@@ -105,6 +109,17 @@ def _unreachable(exc: BaseException | None) -> bool:
     """Whether ``exc`` says Redis or the broker is unreachable (kombu's errors exist once Celery is loaded)."""
     kombu_errors = sys.modules.get("kombu.exceptions")
     return isinstance(exc, _BACKEND_ERRORS) or (kombu_errors is not None and isinstance(exc, kombu_errors.KombuError))
+
+
+def _cause(exc: BaseException) -> str:
+    """The first non-empty message along ``exc``'s chain of causes, else its type's name."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = " ".join(str(seen).split())
+        if text:
+            return text if type(seen).__name__ in text else f"{type(seen).__name__}: {text}"
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__
 
 
 class TaskManager:
@@ -144,15 +159,31 @@ class TaskManager:
             self._broker = BrokerProbe(self.app)
         return self._broker
 
-    def _backend(self, call: Callable[[], T]) -> T:
+    def _backend(self, call: Callable[[], T], *, broker: bool = False) -> T:
+        """Run ``call``; an unreachable Redis becomes `BackendUnavailable` naming the URL tried and why.
+
+        ``broker`` says the call goes through Celery's broker connection (``CLAW_BROKER_URL``).
+        """
         try:
             return call()
         except Exception as exc:
             if _unreachable(exc):
-                raise BackendUnavailable(f"Redis or the broker is unreachable: {type(exc).__name__}") from exc
+                from claw_lab.connections import connection_problem
+
+                problem = connection_problem(exc)
+                if problem is not None:
+                    raise BackendUnavailable(problem) from exc
+                what, url = ("the broker", self.settings.broker) if broker else ("Redis", self.settings.redis_url)
+                raise BackendUnavailable(f"{what} at {redact(url)} is unreachable: {_cause(exc)}") from exc
             # Celery's Redis result backend wraps a failed reconnect in a bare RuntimeError.
             if isinstance(exc, RuntimeError) and _unreachable(exc.__cause__):
-                raise BackendUnavailable(f"the result backend is unreachable: {type(exc.__cause__).__name__}") from exc
+                from claw_lab.connections import connection_problem
+
+                problem = connection_problem(exc)
+                if problem is not None:
+                    raise BackendUnavailable(problem) from exc
+                url = redact(self.settings.backend)
+                raise BackendUnavailable(f"the result backend at {url} is unreachable: {_cause(exc)}") from exc
             raise
 
     # --- catalogue -------------------------------------------------------------------------
@@ -186,22 +217,11 @@ class TaskManager:
             if existing is not None:
                 return self._await_record(existing)
         try:
-            submitted_ms = round(time.time() * 1000)
-            self._publish(spec, task_id, payload, queue, priority, countdown, {"claw_submitted_ms": submitted_ms})
+            return self._publish(spec, task_id, payload, queue, priority, countdown)
         except BackendUnavailable:
             if idempotency_key is not None:
                 self._release_quietly(idempotency_key, task_id)
             raise
-        # What the publish hook just recorded, without reading it back.
-        return TaskRecord(
-            id=task_id,
-            name=name,
-            state=TaskState.QUEUED,
-            queue=queue or spec.queue,
-            priority=self.settings.default_priority if priority is None else priority,
-            kwargs=payload,
-            submitted_at=datetime.fromtimestamp(submitted_ms / 1000, UTC),
-        )
 
     def _publish(
         self,
@@ -211,20 +231,58 @@ class TaskManager:
         queue: str | None,
         priority: int | None,
         countdown: float | None,
-        headers: dict[str, object] | None,
-    ) -> None:
+        retry_of: str | None = None,
+    ) -> TaskRecord:
+        """Send the message and return the QUEUED record its publish hook wrote, without reading it back.
+
+        The ``claw_submitted_ms`` header marks a manager's publish: the hook writes its record
+        at once, even inside a running task where other publishes are batched.
+        """
         level = self.settings.default_priority if priority is None else priority
-        self._backend(
-            lambda: self.app.send_task(
-                spec.name,
-                kwargs=payload,
-                task_id=task_id,
-                queue=queue or spec.queue,
-                priority=transport_priority(level),
-                countdown=countdown,
-                headers=headers,
+        submitted_ms = round(time.time() * 1000)
+        headers: dict[str, object] = {"claw_submitted_ms": submitted_ms}
+        if retry_of is not None:
+            headers["claw_retry_of"] = retry_of
+        try:
+            self._backend(
+                lambda: self.app.send_task(
+                    spec.name,
+                    kwargs=payload,
+                    task_id=task_id,
+                    queue=queue or spec.queue,
+                    priority=transport_priority(level),
+                    countdown=countdown,
+                    headers=headers,
+                ),
+                broker=True,
             )
+        except BackendUnavailable as error:
+            self._not_published(task_id, spec.name, error)
+            raise
+        return TaskRecord(
+            id=task_id,
+            name=spec.name,
+            state=TaskState.QUEUED,
+            queue=queue or spec.queue,
+            priority=level,
+            kwargs=payload,
+            submitted_at=datetime.fromtimestamp(submitted_ms / 1000, UTC),
+            retry_of=retry_of,
         )
+
+    def _not_published(self, task_id: str, name: str, error: BackendUnavailable) -> None:
+        """Fail the QUEUED record the publish hook wrote before the broker refused the message (retryable)."""
+        now = time.time()
+        failed = Transition(
+            task_id,
+            TaskState.FAILURE,
+            at=now,
+            init={"name": name},
+            set={"error_type": "NotPublished", "error_message": f"never enqueued: {error}", "finished_at": now},
+            expect={"state": TaskState.QUEUED},
+        )
+        with contextlib.suppress(*_BACKEND_ERRORS):
+            self.registry.apply([failed])
 
     def _release_quietly(self, key: str, task_id: str) -> None:
         with contextlib.suppress(*_BACKEND_ERRORS):
@@ -243,12 +301,36 @@ class TaskManager:
 
     # --- reads ---------------------------------------------------------------------------------
     def get(self, task_id: str) -> TaskRecord:
-        """The full record of one task (kwargs, traceback and links included)."""
+        """The full record of one task (kwargs, traceback and links included).
+
+        ``task_id`` is a full id or, as with git, a unique prefix of one (at least four characters).
+        """
         check_task_id(task_id)
         record = self._backend(lambda: self.registry.get(task_id))
         if record is None:
+            record = self._backend(lambda: self.registry.get(self._expand(task_id)))
+        if record is None:
             raise TaskNotFound(f"no task {task_id} (never submitted, or past retention)")
         return record
+
+    def _expand(self, prefix: str) -> str:
+        """The one task id starting with ``prefix``; `TaskNotFound` or `AmbiguousTaskId` otherwise."""
+        if len(prefix) < PREFIX_MIN:
+            raise TaskNotFound(f"no task {prefix} (an id prefix needs at least {PREFIX_MIN} characters)")
+        matches = self._backend(lambda: self.registry.ids_with_prefix(prefix, limit=6))
+        if not matches:
+            raise TaskNotFound(f"no task {prefix} (never submitted, or past retention)")
+        if len(matches) > 1:
+            shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise AmbiguousTaskId(
+                f"task id prefix {prefix} is ambiguous: it matches {shown}; give more characters",
+                details=[{"field": "task_id", "message": "ambiguous prefix", "matches": matches[:5]}],
+            )
+        return matches[0]
+
+    def abbreviations(self, task_ids: builtins.list[str], minimum: int = 8) -> dict[str, str]:
+        """The shortest unique prefix of each id (at least ``minimum`` characters), for narrow listings."""
+        return self._backend(lambda: self.registry.abbreviations(task_ids, minimum))
 
     def list(
         self,
@@ -297,7 +379,11 @@ class TaskManager:
             elif kind == "n" and value:
                 task_name, _, state_name = rest.rpartition("|")
                 by_name.setdefault(task_name, {})[TaskState(state_name)] = value
-        queues, unacked = self._backend(lambda: self.broker.depths(list(QUEUES)))
+        finished_total: dict[str, dict[TaskState, int]] = {}
+        for key, value in snapshot.finished.items():
+            task_name, _, state_name = key.rpartition("|")
+            finished_total.setdefault(task_name, {})[TaskState(state_name)] = value
+        queues, unacked = self._backend(lambda: self.broker.depths(list(QUEUES)), broker=True)
         return TaskStats(
             total=sum(by_state.values()),
             by_state=by_state,
@@ -307,8 +393,25 @@ class TaskManager:
             queues=queues,
             unacked=unacked,
             workers=len(snapshot.workers),
+            finished_total=finished_total,
+            runtime_histograms=snapshot.histograms,
             dead_letters=snapshot.dead_letters,
         )
+
+    def throughput(self, minutes: int = 60) -> builtins.list[MinuteCounts]:
+        """Tasks submitted, succeeded and failed per minute over the last ``minutes``, oldest first."""
+        if not 1 <= minutes <= THROUGHPUT_MINUTES:
+            raise invalid("minutes", f"must be from 1 to {THROUGHPUT_MINUTES}")
+        buckets = self._backend(lambda: self.registry.minute_counts(minutes))
+        return [
+            MinuteCounts(
+                minute=datetime.fromtimestamp(minute * 60, UTC),
+                submitted=counts.get("QUEUED", 0),
+                succeeded=counts.get("SUCCESS", 0),
+                failed=counts.get("FAILURE", 0),
+            )
+            for minute, counts in buckets
+        ]
 
     def events(self, cursor: str | None = None, *, wait: float = 0, limit: int = 100) -> EventPage:
         """Lifecycle events after ``cursor`` (None: from now on), waiting up to ``wait`` seconds for one."""
@@ -354,18 +457,19 @@ class TaskManager:
 
         A running task finishes unless ``terminate`` is set and the pool can kill it (prefork).
         """
-        self.get(task_id)
+        task_id = self.get(task_id).id
         outcome, state = self._backend(lambda: self.registry.cancel(task_id))
         if outcome == "missing":
             raise TaskNotFound(f"no task {task_id}")
         if outcome == "finished":
             raise TaskStateConflict(f"task {task_id} already finished ({state})", details={"state": state})
-        self._backend(lambda: self.app.control.revoke(task_id, terminate=terminate, signal="SIGTERM"))
+        self._backend(lambda: self.app.control.revoke(task_id, terminate=terminate, signal="SIGTERM"), broker=True)
         return self.get(task_id)
 
     def retry(self, task_id: str) -> TaskRecord:
         """Submit a failed, revoked or lost task again with its original kwargs, linking both records."""
         record = self.get(task_id)
+        task_id = record.id
         if record.state not in RETRYABLE_STATES:
             raise TaskStateConflict(
                 f"task {task_id} is {record.state}; only FAILURE, REVOKED or LOST tasks can be retried",
@@ -388,28 +492,11 @@ class TaskManager:
         if not self._backend(lambda: self.registry.set_field(task_id, "retried_by", new_id)):
             raise TaskStateConflict(f"task {task_id} is being retried by another caller")
         try:
-            self._publish(
-                spec, new_id, payload, record.queue, record.priority, None, headers={"claw_retry_of": task_id}
-            )
+            return self._publish(spec, new_id, payload, record.queue, record.priority, None, retry_of=task_id)
         except BackendUnavailable:
             with contextlib.suppress(*_BACKEND_ERRORS):
                 self.registry.clear_field(task_id, "retried_by")
             raise
-        return self.get(new_id)
-
-    def resend(self, task_id: str) -> TaskRecord:
-        """Publish a QUEUED task's message again under the same id (the broker lost it); counted as a redelivery."""
-        record = self.get(task_id)
-        if record.state is not TaskState.QUEUED or record.kwargs is None:
-            raise TaskStateConflict(
-                f"task {task_id} is {record.state}; only a QUEUED task with recorded kwargs can be sent again",
-                details={"state": record.state},
-            )
-        spec = task_spec(record.name)
-        again = Transition(task_id, TaskState.QUEUED, init={"name": record.name}, redelivered=True)
-        self._backend(lambda: self.registry.apply([again]))
-        self._publish(spec, task_id, record.kwargs, record.queue, record.priority, None, None)
-        return self.get(task_id)
 
     # --- workers ---------------------------------------------------------------------------------
     def workers(self, *, live: bool = False, timeout: float = 1.0) -> builtins.list[WorkerInfo]:
@@ -417,7 +504,7 @@ class TaskManager:
         workers = self._backend(self.registry.workers)
         if not live:
             return workers
-        replies = self._backend(lambda: self.app.control.inspect(timeout=timeout).active()) or {}
+        replies = self._backend(lambda: self.app.control.inspect(timeout=timeout).active(), broker=True) or {}
         return [
             worker.model_copy(
                 update={
@@ -433,7 +520,10 @@ class TaskManager:
     def pool_restart(self, destinations: builtins.list[str] | None = None, *, timeout: float = 2.0) -> ControlReport:
         """Restart the execution pools of all workers or the named ones; reports who acknowledged."""
         replies = (
-            self._backend(lambda: self.app.control.pool_restart(destination=destinations, reply=True, timeout=timeout))
+            self._backend(
+                lambda: self.app.control.pool_restart(destination=destinations, reply=True, timeout=timeout),
+                broker=True,
+            )
             or []
         )
         acked = sorted(host for reply in replies for host, answer in reply.items() if "ok" in answer)
@@ -449,7 +539,7 @@ class TaskManager:
         """Warm-shut down all workers or the named ones; acknowledged = their heartbeat went away."""
         before = {w.hostname for w in self.workers()}
         targets = set(destinations) if destinations is not None else before
-        self._backend(lambda: self.app.control.shutdown(destination=destinations))
+        self._backend(lambda: self.app.control.shutdown(destination=destinations), broker=True)
         deadline = time.monotonic() + timeout
         remaining = targets & before
         while remaining and time.monotonic() < deadline:

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 
 class TaskState(StrEnum):
@@ -80,11 +80,27 @@ class TaskRecord(_Frozen):  # type: ignore[no-redef]  # the pydantic plugin trip
     retries: int = 0
     progress: Progress | None = None
     error: TaskError | None = None
-    result_preview: str | None = None
+    result_preview: JsonValue = Field(
+        None,
+        description="the return value where its JSON fits CLAW_RESULT_PREVIEW_CHARS, "
+        'else {"truncated": true, "chars": <length>, "preview": "<its first characters>"}',
+    )
     retry_of: str | None = None
     retried_by: str | None = None
     cancel_requested: bool = False
     redeliveries: int = Field(0, description="times the broker delivered the task's message again (a worker died)")
+
+    def __repr__(self) -> str:
+        from claw_lab.display import record_text
+
+        return record_text(self)
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        from claw_lab.display import record_html
+
+        return record_html(self)
 
 
 class TaskPage(_Frozen):
@@ -92,6 +108,18 @@ class TaskPage(_Frozen):
 
     items: list[TaskRecord]
     next_cursor: str | None = None
+
+    def __repr__(self) -> str:
+        from claw_lab.display import page_text
+
+        return page_text(self)
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        from claw_lab.display import page_html
+
+        return page_html(self)
 
 
 class RuntimeStats(_Frozen):
@@ -102,6 +130,14 @@ class RuntimeStats(_Frozen):
     p90: float
     p99: float
     max: float
+
+
+class RuntimeHistogram(_Frozen):
+    """How long one task's runs took, as cumulative buckets since the registry began."""
+
+    buckets: dict[str, int] = Field(description="upper bound in seconds ('+Inf' last) -> runs that took at most that")
+    sum: float = Field(description="seconds of all the runs counted")
+    count: int
 
 
 class QueueDepth(_Frozen):
@@ -123,7 +159,34 @@ class TaskStats(_Frozen):
     queues: list[QueueDepth]
     unacked: int
     workers: int
+    finished_total: dict[str, dict[TaskState, int]] = Field(
+        default_factory=dict, description="tasks finished by name and state, ever (retention does not lower it)"
+    )
+    runtime_histograms: dict[str, RuntimeHistogram] = Field(
+        default_factory=dict, description="runtime histogram of each task name, ever"
+    )
     dead_letters: int = Field(0, description="undecodable broker messages set aside since the registry began")
+
+    def __repr__(self) -> str:
+        from claw_lab.display import stats_text
+
+        return stats_text(self)
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        from claw_lab.display import stats_html
+
+        return stats_html(self)
+
+
+class MinuteCounts(_Frozen):
+    """Tasks submitted, succeeded and failed during one minute (for throughput over the last hour)."""
+
+    minute: datetime = Field(description="start of the minute")
+    submitted: int = 0
+    succeeded: int = 0
+    failed: int = 0
 
 
 class WorkerInfo(_Frozen):

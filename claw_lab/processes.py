@@ -80,7 +80,12 @@ class ChildProcess:
             for raw in iter(stream.readline, b""):
                 line = raw.decode(errors="replace").rstrip()
                 if line and self._sink is not None:
-                    self._sink(self.name, line)
+                    try:
+                        self._sink(self.name, line)
+                    except OSError:
+                        # Our own output is gone (a closed pipe or terminal): keep draining the
+                        # child's, or it blocks on a full pipe and cannot shut down.
+                        self._sink = None
 
     def output_tail(self, lines: int = 40) -> str:
         """The last lines the child wrote to its log file (empty when output is streamed)."""

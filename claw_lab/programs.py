@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from claw_lab.errors import ConfigurationError
+from claw_lab.settings import Settings
 
 CELERY_APP = "claw_lab.celery_app:app"
 API_FACTORY = "claw_lab.api:create_app"
@@ -47,9 +48,43 @@ def api_command(host: str, port: int, *, reload: bool = False, extra: Sequence[s
     return [*command, *(["--reload"] if reload else []), *extra]
 
 
-def flower_command(port: int, *, address: str = "127.0.0.1") -> list[str]:
-    """The ``celery flower`` command line, monitoring the same app on a loopback port."""
-    return celery_command("flower", f"--address={address}", f"--port={port}")
+def flower_command(port: int, *, address: str = "127.0.0.1", extra: Sequence[str] = ()) -> list[str]:
+    """The ``celery flower`` command line, monitoring the same app (secrets go in `flower_env`, never here)."""
+    return [*celery_command("flower", f"--address={address}", f"--port={port}"), *extra]
+
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def flower_env(settings: Settings, address: str) -> dict[str, str]:
+    """Flower's own ``FLOWER_*`` variables: its basic auth or OAuth from settings, else an open API on loopback.
+
+    Secrets travel in the child's environment, not on its command line (which ``ps`` shows).
+    Flower refuses its REST API to unauthenticated callers unless ``FLOWER_UNAUTHENTICATED_API``
+    is set; that is set only for a Flower bound to loopback without any authentication.
+    """
+    env: dict[str, str] = {}
+    if settings.flower_basic_auth is not None:
+        env["FLOWER_BASIC_AUTH"] = settings.flower_basic_auth.get_secret_value()
+    oauth = {
+        "FLOWER_AUTH": settings.flower_auth,
+        "FLOWER_AUTH_PROVIDER": settings.flower_auth_provider,
+        "FLOWER_OAUTH2_KEY": settings.flower_oauth2_key,
+        "FLOWER_OAUTH2_SECRET": settings.flower_oauth2_secret.get_secret_value()
+        if settings.flower_oauth2_secret
+        else None,
+        "FLOWER_OAUTH2_REDIRECT_URI": settings.flower_oauth2_redirect_uri,
+    }
+    env.update({name: value for name, value in oauth.items() if value})
+    if env:
+        return env
+    if address not in LOOPBACK:
+        raise ConfigurationError(
+            f"Flower on {address} would be open to anyone: set CLAW_FLOWER_BASIC_AUTH (user:password) "
+            "or Flower's OAuth (CLAW_FLOWER_AUTH, CLAW_FLOWER_AUTH_PROVIDER, CLAW_FLOWER_OAUTH2_*), "
+            "or keep CLAW_FLOWER_ADDRESS on loopback"
+        )
+    return {"FLOWER_UNAUTHENTICATED_API": "true"}
 
 
 def lab_command(port: int, root: Path) -> list[str]:

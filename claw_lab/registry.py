@@ -24,6 +24,7 @@ from claw_lab.models import (
     DeadLetter,
     HealthReport,
     Progress,
+    RuntimeHistogram,
     RuntimeStats,
     TaskError,
     TaskEvent,
@@ -36,15 +37,42 @@ from claw_lab.transitions import FIELDS, Transition, ms
 
 _LISTING_FIELDS = ("p", "a", "tb", "tf", "rt", "w", "pc", "pt", "pm", "et", "em", "rp", "ro", "rb", "cx", "rd")
 _SCAN_BUDGET = 2000
+# Upper bounds (seconds) of the runtime histogram buckets; a last +Inf bucket takes the rest.
+RUNTIME_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+# Each bucket's field in the histogram hash: its bound as Prometheus writes ``le``.
+BUCKET_FIELDS = (*(repr(float(bound)) for bound in RUNTIME_BUCKETS), "+Inf")
+PREFIX_MIN = 4
+"""The fewest characters of a task id that can name it (ids are indexed by their first four)."""
+
+
+def _constants() -> str:
+    """The Lua definitions the prelude expects in front of it: the histogram's bucket bounds and fields."""
+    bounds = ", ".join(repr(float(bound)) for bound in RUNTIME_BUCKETS)
+    fields = ", ".join(f"'{field}'" for field in BUCKET_FIELDS[:-1])
+    return f"local RUNTIME_BOUNDS = {{{bounds}}}\nlocal RUNTIME_FIELDS = {{{fields}}}\n"
 
 
 def _script(name: str) -> str:
     folder = resources.files("claw_lab") / "lua"
-    return (folder / "prelude.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+    return _constants() + (folder / "prelude.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
 
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromtimestamp(int(value) / 1000, UTC) if value else None
+
+
+def _common_length(one: str, other: str) -> int:
+    return next((i for i, (a, b) in enumerate(zip(one, other, strict=False)) if a != b), min(len(one), len(other)))
+
+
+def _preview(text: str | None) -> Any:
+    """A stored result preview as the JSON value it holds (older records hold plain text)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _number(value: str | None) -> float | None:
@@ -62,6 +90,7 @@ class Registry:
         self._list = client.register_script(_script("list"))
         self._cancel = client.register_script(_script("cancel"))
         self._retain = client.register_script(_script("retain"))
+        self._revoke = client.register_script(_script("revoke"))
 
     # --- keys ------------------------------------------------------------------------
     def _key(self, *parts: object) -> str:
@@ -81,6 +110,17 @@ class Registry:
         now = time.time() if now is None else now
         outcome, state = cast(list[str], self._cancel(args=[self.prefix, self.settings.events_max, task_id, ms(now)]))
         return outcome, state
+
+    def record_revokes(self, task_ids: Sequence[str], now: float | None = None) -> builtins.list[str]:
+        """Make revokes sent through Celery's control path durable cancels; returns the ids recorded.
+
+        Ids already cancelled durably, unknown, or finished otherwise than REVOKED are left
+        alone (see ``lua/revoke.lua``).
+        """
+        if not task_ids:
+            return []
+        now = time.time() if now is None else now
+        return cast(list[str], self._revoke(args=[self.prefix, self.settings.events_max, ms(now), *task_ids]))
 
     def revoked_since(self, since: float) -> list[tuple[str, float]]:
         """Durable cancels recorded at or after ``since`` (epoch seconds), with their times."""
@@ -114,6 +154,29 @@ class Registry:
         """The full record of one task, or None when unknown."""
         raw = cast(dict[str, str], self.client.hgetall(self._key("t", task_id)))
         return _record(task_id, raw) if raw else None
+
+    def ids_with_prefix(self, prefix: str, limit: int = 10) -> builtins.list[str]:
+        """Up to ``limit`` task ids starting with ``prefix`` (at least `PREFIX_MIN` characters), in order."""
+        if len(prefix) < PREFIX_MIN:
+            raise ValueError(f"a task id prefix needs at least {PREFIX_MIN} characters")
+        key = self._key("x", prefix[:PREFIX_MIN])
+        rows = self.client.zrangebylex(key, f"[{prefix}", f"[{prefix}\uffff", start=0, num=limit)
+        return [str(row) for row in cast(list[str], rows)]
+
+    def abbreviations(self, task_ids: Sequence[str], minimum: int = 8) -> dict[str, str]:
+        """The shortest prefix of each id (at least ``minimum`` characters) that no other known id shares."""
+        pipe = self.client.pipeline(transaction=False)
+        for task_id in task_ids:
+            key = self._key("x", task_id[:PREFIX_MIN])
+            pipe.zrevrangebylex(key, f"({task_id}", "-", start=0, num=1)
+            pipe.zrangebylex(key, f"({task_id}", "+", start=0, num=1)
+        neighbours = cast(list[list[str]], pipe.execute())
+        shortest: dict[str, str] = {}
+        for position, task_id in enumerate(task_ids):
+            around = neighbours[2 * position] + neighbours[2 * position + 1]
+            shared = max((_common_length(task_id, other) for other in around), default=0)
+            shortest[task_id] = task_id[: max(minimum, shared + 1)]
+        return shortest
 
     def list(
         self,
@@ -172,6 +235,16 @@ class Registry:
                 totals[state] = totals.get(state, 0) + int(count)
         return totals
 
+    def minute_counts(self, minutes: int, now: float | None = None) -> builtins.list[tuple[int, dict[str, int]]]:
+        """Per-minute transitions into QUEUED, SUCCESS and FAILURE, oldest first: (minute, counts)."""
+        now = time.time() if now is None else now
+        minute = int(now // 60)
+        buckets = self._minutes(minutes, now)
+        return [
+            (minute - offset, {state: int(count) for state, count in bucket.items()})
+            for offset, bucket in reversed(list(enumerate(buckets)))
+        ]
+
     def _minutes(self, minutes: int, now: float) -> builtins.list[dict[str, str]]:
         minute = int(now // 60)
         pipe = self.client.pipeline(transaction=False)
@@ -180,30 +253,39 @@ class Registry:
         return cast(list[dict[str, str]], pipe.execute())
 
     def snapshot(self, now: float | None = None) -> Snapshot:
-        """Counts, rates, runtimes and live workers in two round trips (what stats need)."""
+        """Counts, rates, runtimes, finish counters and live workers in two round trips (what stats need)."""
         now = time.time() if now is None else now
         minute = int(now // 60)
         pipe = self.client.pipeline(transaction=False)
         pipe.hgetall(self._key("counts"))
+        pipe.hgetall(self._key("fin"))
         pipe.zrange(self._key("workers"), 0, -1)
         pipe.get(self._key("dead", "n"))
         for offset in range(15):
             pipe.hgetall(self._key("m", minute - offset))
-        raw_counts, hostnames, dead_letters, *per_minute = pipe.execute()
+        raw_counts, raw_finished, hostnames, dead_letters, *per_minute = pipe.execute()
         counts = {key: int(value) for key, value in raw_counts.items()}
+        finished = {key: int(value) for key, value in raw_finished.items()}
         names = sorted({key[2:].rpartition("|")[0] for key, value in counts.items() if key.startswith("n|") and value})
+        # Histograms outlive the records retention deletes: every name that ever finished.
+        histogram_names = sorted({key.rpartition("|")[0] for key in finished})
         pipe = self.client.pipeline(transaction=False)
         for name in names:
             pipe.lrange(self._key("rt", name), 0, -1)
+        for name in histogram_names:
+            pipe.hgetall(self._key("h", name))
         if hostnames:
             pipe.mget([self._key("w", host) for host in hostnames])
         replies = pipe.execute()
-        beats = replies[len(names)] if hostnames else []
+        histograms = replies[len(names) : len(names) + len(histogram_names)]
+        beats = replies[-1] if hostnames else []
         return Snapshot(
             counts=counts,
             rates=_rates(per_minute, now, (1, 5, 15)),
             runtimes=_runtime_stats(names, replies[: len(names)]),
             workers=self._live_workers(hostnames, beats),
+            finished=finished,
+            histograms={name: _histogram(raw) for name, raw in zip(histogram_names, histograms, strict=True) if raw},
             dead_letters=int(dead_letters or 0),
         )
 
@@ -333,12 +415,18 @@ class Registry:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The registry's numbers at one moment: raw counters, rates, runtimes and live workers."""
+    """The registry's numbers at one moment: raw counters, rates, runtimes and live workers.
+
+    ``finished`` holds the monotonic ``NAME|STATE`` finish counters; ``histograms`` each
+    task name's runtime histogram.
+    """
 
     counts: dict[str, int]
     rates: dict[str, float]
     runtimes: dict[str, RuntimeStats]
     workers: list[WorkerInfo]
+    finished: dict[str, int]
+    histograms: dict[str, RuntimeHistogram]
     dead_letters: int = 0
 
 
@@ -358,6 +446,14 @@ def _runtime_stats(names: Sequence[str], sample_lists: Sequence[Sequence[str]]) 
         for name, samples in zip(names, sample_lists, strict=True)
         if samples
     }
+
+
+def _histogram(raw: Mapping[str, str]) -> RuntimeHistogram:
+    running, buckets = 0, {}
+    for field in BUCKET_FIELDS:
+        running += int(raw.get(field, 0))
+        buckets[field] = running
+    return RuntimeHistogram(buckets=buckets, sum=int(raw.get("us", 0)) / 1e6, count=running)
 
 
 def _percentiles(samples: list[float]) -> RuntimeStats:
@@ -392,7 +488,7 @@ def _record(task_id: str, raw: Mapping[str, str | None]) -> TaskRecord:
         retries=int(raw.get("a") or 0),
         progress=progress,
         error=error,
-        result_preview=raw.get("rp"),
+        result_preview=_preview(raw.get("rp")),
         retry_of=raw.get("ro") or None,
         retried_by=raw.get("rb") or None,
         cancel_requested=bool(raw.get("cx")),

@@ -6,9 +6,18 @@ import ssl
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from claw_lab.errors import ConfigurationError
@@ -18,11 +27,46 @@ _REDIS_SCHEMES = {"redis", "rediss", "unix"}
 _CERT_REQS = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
 
 
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***``, safe to print."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
 def _check_redis_url(url: str, field: str) -> str:
     scheme = urlsplit(url).scheme
     if scheme not in _REDIS_SCHEMES:
         raise ValueError(f"{field} must be a redis://, rediss:// or unix:// URL, got scheme {scheme!r}")
     return url
+
+
+class RunbookSchedule(BaseModel):
+    """One entry of ``CLAW_RUNBOOK_SCHEDULES``: a runbook run by beat on a cron line or every N seconds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    runbook: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    cron: str | None = Field(None, description="five fields: minute hour day-of-month month day-of-week (UTC)")
+    every: float | None = Field(None, gt=0, description="seconds between runs")
+    parameters: dict[str, JsonValue] = Field(default_factory=dict)
+    name: str | None = Field(None, min_length=1, description="the beat entry's name (default: runbook-<runbook>)")
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> RunbookSchedule:
+        if (self.cron is None) == (self.every is None):
+            raise ValueError("give either cron or every")
+        if self.cron is not None and len(self.cron.split()) != 5:
+            raise ValueError(f"cron must have five fields, got {self.cron!r}")
+        return self
+
+    @property
+    def entry_name(self) -> str:
+        """The name of the beat entry this schedule becomes."""
+        return self.name or f"runbook-{self.runbook}"
 
 
 class Settings(BaseSettings):
@@ -76,22 +120,36 @@ class Settings(BaseSettings):
 
     # --- Health check ------------------------------------------------------------------
     health_queue_depth_max: int = Field(1000, ge=1)
-    health_vanished_after: float = Field(300.0, ge=0)
     health_failure_rate_max: float = Field(0.25, gt=0, le=1)
     health_failure_min_samples: int = Field(20, ge=1)
+    health_queued_grace: float = Field(300.0, ge=1)
     result_cleanup_max_keys: int = Field(100_000, ge=100)
 
     # --- API -------------------------------------------------------------------------
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
     api_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    api_tokens_file: Path | None = Field(
+        None, description="a file of more CLAW_API_TOKENS entries, re-read when it changes"
+    )
+    api_tokens_reload: float = Field(30.0, ge=0, description="seconds between checks of the tokens file; 0: never")
     api_auth_disabled: bool = False
     metrics_public: bool = True
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
 
+    # --- Command line ----------------------------------------------------------------
+    cli_timeout: float = Field(3.0, gt=0)
+
     # --- Local stack -----------------------------------------------------------------
     state_dir: Path = Path(".claw")
     flower_port: int = Field(5555, ge=0, le=65535)
+    flower_address: str = "127.0.0.1"
+    flower_basic_auth: SecretStr | None = Field(None, repr=False)
+    flower_auth: str | None = None
+    flower_auth_provider: str | None = None
+    flower_oauth2_key: str | None = None
+    flower_oauth2_secret: SecretStr | None = Field(None, repr=False)
+    flower_oauth2_redirect_uri: str | None = None
     lab_port: int = Field(8888, ge=0, le=65535)
 
     # --- Jobs: language models --------------------------------------------------------
@@ -130,9 +188,20 @@ class Settings(BaseSettings):
     knowledge_batch_chars: int = Field(500_000, ge=1)
     retrieval_top_k: int = Field(4, ge=1, le=50)
 
+    # --- Runbooks ----------------------------------------------------------------------
+    runbook_dir: Path | None = Field(None, description="default: the project's notebooks/runbooks")
+    runbook_output: str = Field("~/.claw_lab/runbooks", min_length=1)
+    runbook_schedules: list[RunbookSchedule] = Field(default_factory=list)
+    runbook_kernel: str = Field("python3", min_length=1)
+    runbook_cell_timeout: float = Field(600.0, gt=0)
+    runbook_start_timeout: float = Field(60.0, gt=0)
+
     # --- Jobs: notifications ---------------------------------------------------------
     webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict, repr=False)
     webhook_timeout: float = Field(10.0, gt=0)
+    webhook_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="CIDRs, addresses or host names webhooks may reach though not public"
+    )
     smtp_host: str = "localhost"
     smtp_port: int = Field(587, ge=1, le=65535)
     smtp_username: str | None = None
@@ -151,11 +220,19 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("task_modules", "api_tokens", mode="before")
+    @field_validator("task_modules", "api_tokens", "webhook_allow", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("webhook_allow")
+    @classmethod
+    def _allow_entries(cls, value: list[str]) -> list[str]:
+        from claw_lab.egress import parse_allow
+
+        parse_allow(value)
         return value
 
     @field_validator("redis_url")

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis
 from pydantic import BaseModel, ValidationError
@@ -29,9 +29,17 @@ from pydantic import BaseModel, ValidationError
 from claw_lab.connections import redis_client
 from claw_lab.errors import BackendUnavailable, ClawLabError, ConfigurationError
 from claw_lab.processes import ChildProcess, ChildSpec, LineSink
-from claw_lab.programs import api_command, beat_command, flower_command, lab_command, require_module, worker_command
+from claw_lab.programs import (
+    api_command,
+    beat_command,
+    flower_command,
+    flower_env,
+    lab_command,
+    require_module,
+    worker_command,
+)
 from claw_lab.redis_server import RedisServer
-from claw_lab.settings import Settings, get_settings
+from claw_lab.settings import Settings, get_settings, redact
 from claw_lab.tokens import Role, mint_token
 
 STATE_FILE = "stack.json"
@@ -44,16 +52,6 @@ class StackFailed(ClawLabError):
 
 
 # --- Redis ---------------------------------------------------------------------------------
-def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``, safe to print."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
 def redis_answers(settings: Settings) -> bool:
     """Whether a Redis answers at ``CLAW_REDIS_URL`` with the configured TLS and credentials.
 
@@ -102,6 +100,19 @@ def use_redis_url(url: str) -> None:
     registry.cache_clear()
 
 
+def join_running_stack() -> None:
+    """Use the Redis of the ``claw-lab up`` running from this directory when ``CLAW_REDIS_URL`` is not set.
+
+    The stack records its Redis in ``<CLAW_STATE_DIR>/stack.json``, so a private Redis on a
+    random port is found by commands in another terminal and by notebooks.
+    """
+    settings = get_settings()
+    if "redis_url" not in settings.model_fields_set:
+        stack = running_stack(settings)
+        if stack is not None and stack.redis_url:
+            use_redis_url(stack.redis_url)
+
+
 # --- the state file --------------------------------------------------------------------------
 class StackState(BaseModel):
     """What ``stack.json`` records about a running stack: PIDs and addresses, never secrets."""
@@ -125,19 +136,36 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def running_stack(settings: Settings) -> StackState | None:
-    """The stack recorded in ``<state_dir>/stack.json`` if its ``claw-lab`` process is still alive."""
+def recorded_stack(settings: Settings) -> StackState | None:
+    """The stack recorded in ``<state_dir>/stack.json``, alive or not."""
     path = settings.state_dir / STATE_FILE
     try:
-        state = StackState.model_validate_json(path.read_text())
+        return StackState.model_validate_json(path.read_text())
     except (OSError, ValidationError):
         return None
-    return state if _alive(state.pid) else None
+
+
+def running_stack(settings: Settings) -> StackState | None:
+    """The stack recorded in ``<state_dir>/stack.json`` if its ``claw-lab`` process is still alive."""
+    state = recorded_stack(settings)
+    return state if state is not None and _alive(state.pid) else None
+
+
+def survivors(state: StackState) -> dict[str, int]:
+    """Processes a recorded stack started that are still alive, by name (``redis`` included)."""
+    pids = {**state.children, **({"redis": state.redis_pid} if state.redis_pid else {})}
+    return {name: pid for name, pid in pids.items() if _alive(pid)}
 
 
 def port_free(host: str, port: int) -> bool:
-    """Whether nothing listens on ``host:port`` (so a child can bind it)."""
-    with socket.socket() as probe:
+    """Whether a server can bind ``host:port`` now, binding as uvicorn does (``SO_REUSEADDR``).
+
+    A connection of a server that just stopped may linger in TIME_WAIT on the port; that
+    does not stop a new server from binding it, so it does not count as in use.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
@@ -258,12 +286,20 @@ class LocalStack:
         return token
 
     def start_flower(self, port: int) -> None:
-        """Start Flower on a loopback port, watching the same app."""
+        """Start Flower on a loopback port, watching the same app, its REST API open to loopback callers.
+
+        Start it once the worker answers (`worker_answers`): Flower inspects the workers at
+        start and logs a warning for each inspection nobody answered.
+        """
         require_module("flower", "'claw_lab[flower]'")
         self._check_port("127.0.0.1", port, "Flower", "--flower-port or CLAW_FLOWER_PORT")
-        self.start("flower", flower_command(port))
+        self.start("flower", flower_command(port), flower_env(self.settings, "127.0.0.1"))
         self.urls["flower"] = f"http://127.0.0.1:{port}"
         self._write_state()
+
+    def flower_ready(self) -> bool:
+        """Whether Flower answers its REST API."""
+        return "flower" in self.urls and http_answers(self.urls["flower"] + "/api/workers?refresh=false")
 
     def start_lab(self, port: int, root: Path) -> str:
         """Start JupyterLab with a fresh login token; returns that token."""
@@ -276,8 +312,31 @@ class LocalStack:
         return token
 
     def _check_port(self, host: str, port: int, what: str, option: str) -> None:
-        if not port_free(host, port):
-            raise ConfigurationError(f"{what} port {host}:{port} is already in use; choose another with {option}")
+        self.check_ports([(what, host, port, option)])
+
+    @staticmethod
+    def check_ports(wanted: Sequence[tuple[str, str, int, str]]) -> None:
+        """`ConfigurationError` naming every ``(what, host, port, option)`` whose port is in use."""
+        busy = [
+            f"{what} port {host}:{port} is already in use (choose another with {option})"
+            for what, host, port, option in wanted
+            if not port_free(host, port)
+        ]
+        if busy:
+            raise ConfigurationError("; ".join(busy))
+
+    def replace_state(self) -> StackState | None:
+        """Take over ``stack.json``: refuse when a live stack owns it; returns a dead stack's state it replaces."""
+        state = recorded_stack(self.settings)
+        if state is None or state.pid == os.getpid():
+            return None
+        if _alive(state.pid):
+            raise ConfigurationError(
+                f"a stack already runs from {self.settings.state_dir} (claw-lab pid {state.pid}); "
+                "stop it first, or give this one another CLAW_STATE_DIR"
+            )
+        (self.settings.state_dir / STATE_FILE).unlink(missing_ok=True)
+        return state
 
     # --- readiness and supervision -----------------------------------------------------------
     def exited(self) -> ChildProcess | None:
@@ -312,6 +371,16 @@ class LocalStack:
             return self.worker_hostname in {w.hostname for w in TaskManager.default().workers()}
         except BackendUnavailable:
             return False
+
+    def worker_answers(self) -> bool:
+        """Whether the stack's worker answers control commands (what Flower asks it on start)."""
+        from claw_lab.manager import TaskManager
+
+        try:
+            workers = TaskManager.default().workers(live=True)
+        except BackendUnavailable:
+            return False
+        return any(worker.live for worker in workers if worker.hostname == self.worker_hostname)
 
     def api_ready(self) -> bool:
         """Whether the API answers its health endpoint."""

@@ -22,14 +22,13 @@ from typing import Any
 import redis
 from celery import Celery, Task, signals
 from celery.exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
-from celery.utils.saferepr import saferepr
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from claw_lab.models import TaskState
 from claw_lab.priority import user_priority
 from claw_lab.registry import Registry
 from claw_lab.settings import Settings
-from claw_lab.transitions import Transition, coalesce
+from claw_lab.transitions import Transition, coalesce, json_preview
 
 logger = logging.getLogger(__name__)
 
@@ -265,10 +264,19 @@ class TrackingHooks:
 
     # --- publisher side ------------------------------------------------------------------
     def before_publish(
-        self, headers: dict[str, Any] | None = None, properties: dict[str, Any] | None = None, **_: Any
+        self,
+        sender: str | None = None,
+        body: Any = None,
+        headers: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+        routing_key: str | None = None,
+        **_: Any,
     ) -> None:
-        if headers and "id" in headers:
-            self._priorities[headers["id"]] = user_priority((properties or {}).get("priority"))
+        if not headers or "id" not in headers:
+            return
+        self._priorities[headers["id"]] = user_priority((properties or {}).get("priority"))
+        if self._recorded_before_sending(headers):
+            self._record_publish(sender, body, headers, routing_key, now=True)
 
     def after_publish(
         self,
@@ -278,7 +286,24 @@ class TrackingHooks:
         routing_key: str | None = None,
         **_: Any,
     ) -> None:
-        if not headers or "id" not in headers or sender not in self.app.tasks:
+        if headers and "id" in headers and not self._recorded_before_sending(headers):
+            self._record_publish(sender, body, headers, routing_key, now=False)
+
+    def _recorded_before_sending(self, headers: dict[str, Any]) -> bool:
+        """Whether this publish's QUEUED is written before the message goes out.
+
+        A manager's submit or retry (stamped ``claw_submitted_ms``) and any publish outside a
+        running task must be listed when the call returns, and a worker may finish the task
+        before the publish returns: writing first keeps QUEUED ahead of every later event.
+        Inside a task (retries, sub-tasks) the write goes to the flusher after the publish.
+        """
+        retries = int(headers.get("retries") or 0)
+        return bool(headers.get("claw_submitted_ms") and not retries) or self.app.current_worker_task is None
+
+    def _record_publish(
+        self, sender: str | None, body: Any, headers: dict[str, Any], routing_key: str | None, *, now: bool
+    ) -> None:
+        if sender not in self.app.tasks:
             return
         task_id = headers["id"]
         retries = int(headers.get("retries") or 0)
@@ -286,26 +311,24 @@ class TrackingHooks:
         encoded = json.dumps(kwargs, separators=(",", ":")) if kwargs is not None else None
         if encoded is not None and len(encoded.encode()) > self.settings().max_kwargs_bytes:
             encoded = None
-        stamped = headers.get("claw_submitted_ms")  # set by TaskManager.submit, which returns that time
-        now = int(stamped) / 1000 if stamped and not retries else time.time()
-        # Outside a running task (a submit) the record must exist when the call returns;
-        # inside one (retries, sub-tasks) the worker's flusher may batch it.
+        stamped = headers.get("claw_submitted_ms")  # set by TaskManager.submit and .retry, which return that time
+        at = int(stamped) / 1000 if stamped and not retries else time.time()
         self.tracker.emit(
             Transition(
                 task_id,
                 TaskState.RETRY if retries else TaskState.QUEUED,
                 attempt=retries,
-                at=now,
+                at=at,
                 init={
                     "name": sender,
                     "queue": routing_key or "",
                     "priority": self._priorities.pop(task_id, None),
                     "kwargs": encoded,
-                    "submitted_at": now,
+                    "submitted_at": at,
                     "retry_of": headers.get("claw_retry_of"),
                 },
             ),
-            now=self.app.current_worker_task is None,
+            now=now,
         )
 
     # --- worker side ---------------------------------------------------------------------
@@ -403,7 +426,7 @@ class TrackingHooks:
         if not self._ours(sender) or (settled and self._was_settled(sender.request.id, sender.request.retries)):
             return
         chars = self.settings().result_preview_chars
-        preview = saferepr(result, chars) if chars else None
+        preview = json_preview(result, chars) if chars else None
         request = sender.request
         self._finish(sender, request.id, TaskState.SUCCESS, int(request.retries or 0), {"result_preview": preview})
 
@@ -436,9 +459,11 @@ class TrackingHooks:
             Transition(request.id, TaskState.RETRY, attempt=attempt + 1, init={"name": sender.name}, note=error)
         )
 
-    def revoked(self, sender: Task, request: Any = None, **_: Any) -> None:
+    def revoked(self, sender: Task, request: Any = None, expired: bool = False, **_: Any) -> None:
         if not self._ours(sender) or request is None:
             return
+        if not expired:
+            self._record_control_revoke(request.id)
         self._started.pop((request.id, int(request.retries or 0)), None)
         now = time.time()
         self.tracker.settle(
@@ -451,6 +476,14 @@ class TrackingHooks:
                 set={"finished_at": now},
             )
         )
+
+    def _record_control_revoke(self, task_id: str) -> None:
+        """Make a revoke this worker acted on a durable cancel now (one sent by ``celery control
+        revoke`` or Flower; claw_lab's own cancels already are, and are left alone)."""
+        try:
+            self.tracker.registry().record_revokes([task_id])
+        except Exception:  # the heartbeat records it from the worker's revoked set on its next tick
+            logger.warning("could not record the revoke of %s yet", task_id, exc_info=True)
 
     def _was_settled(self, task_id: str | None, attempt: int | None) -> bool:
         """True (once) when the body's end of this attempt was already recorded."""

@@ -26,6 +26,18 @@ FIELDS = {
 _TIME_FIELDS = frozenset({"submitted_at", "started_at", "finished_at"})
 
 
+def json_preview(value: object, chars: int) -> str:
+    """``value`` as JSON text when that fits in ``chars``, else a JSON object saying it was cut.
+
+    The cut form is ``{"truncated": true, "chars": <full length>, "preview": "<first chars>"}``;
+    a value JSON cannot encode is written as its ``str``.
+    """
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) <= chars:
+        return text
+    return json.dumps({"truncated": True, "chars": len(text), "preview": text[:chars]}, ensure_ascii=False)
+
+
 def ms(seconds: float) -> int:
     """Epoch seconds as the integer milliseconds the registry stores."""
     return round(seconds * 1000)

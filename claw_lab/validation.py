@@ -15,6 +15,7 @@ from claw_lab.priority import MAX_PRIORITY
 from claw_lab.tasks.catalog import CATALOG, QUEUES, TaskSpec
 
 MAX_PAGE = 500
+THROUGHPUT_MINUTES = 60  # per-minute counts are kept this long
 MAX_COUNTDOWN = 30 * 24 * 3600
 _TASK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")

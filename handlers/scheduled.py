@@ -1,8 +1,9 @@
-"""Lambda entry points for EventBridge schedules: retention cleanup and the task-health check, run in-process.
+"""Lambda entry points for EventBridge schedules: retention cleanup, the task-health check, and runbook runs.
 
-They run the same functions as the periodic Celery tasks
-``claw.maintenance.cleanup_expired_results`` and ``claw.maintenance.check_task_health``,
-for deployments that have no beat process.
+The first two run the same functions as the periodic Celery tasks
+``claw.maintenance.cleanup_expired_results`` and ``claw.maintenance.check_task_health``
+in-process, for deployments that have no beat process. ``run_runbook`` only submits
+``claw.notebooks.run_runbook``: a worker with the ``runbooks`` extra runs the notebook.
 """
 
 from __future__ import annotations
@@ -32,3 +33,11 @@ def check_health(event: dict[str, Any], context: Any) -> dict[str, Any]:
     report = run_health_check(manager).model_dump(mode="json")
     logger.info("health check: %s", report["status"])
     return report
+
+
+def run_runbook(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Submit a runbook run for a schedule whose input is ``{"runbook": ..., "parameters": {...}}``."""
+    kwargs = {"runbook": event.get("runbook"), "parameters": event.get("parameters") or {}}
+    record = manager.submit("claw.notebooks.run_runbook", kwargs)
+    logger.info("runbook %s submitted as %s", kwargs["runbook"], record.id)
+    return record.model_dump(mode="json")

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from celery.worker.consumer import Consumer
@@ -32,7 +33,7 @@ def test_submit_waits_and_prints_the_finished_record(manager: TaskManager, worke
     record = as_json(result)
     assert record["state"] == "SUCCESS"
     assert record["kwargs"] == {"text": "hi", "repeat": 2}
-    assert "hihi" in record["result_preview"]
+    assert record["result_preview"] == {"text": "hihi"}
     assert manager.get(record["id"]).state is TaskState.SUCCESS
 
 
@@ -260,3 +261,9 @@ def test_demo_plan_uses_the_richer_jobs_only_when_registered_and_usable() -> Non
     assert [stage[0].name for stage in stages[:2]] == ["claw.knowledge.vectorize_document", "claw.ai.generate_response"]
     assert stages[1][0].kwargs["knowledge_base"] == stages[0][0].kwargs["knowledge_base"]
     assert len(plan(everything, knowledge=False)) == 1
+
+    tour = plan({*everything, "claw.notebooks.run_runbook"}, tour=True)
+    runs = [job.kwargs for stage in tour for job in stage if job.name == "claw.notebooks.run_runbook"]
+    assert [run["runbook"] for run in runs] == ["ingest_documents", "health_report"]
+    assert tour[1][0].kwargs["knowledge_base"] == runs[0]["parameters"]["knowledge_base"]
+    assert Path(runs[0]["parameters"]["source"]).name == "docs"

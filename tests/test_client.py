@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -56,7 +57,7 @@ def test_submit_runs_and_the_record_follows(any_manager: Any, worker: object) ->
     assert record.priority == 7
     done = any_manager.wait(record.id, timeout=15)
     assert done.state is TaskState.SUCCESS
-    assert "hihi" in (done.result_preview or "")
+    assert done.result_preview == {"text": "hihi"}
 
 
 def test_invalid_input_raises_the_same_errors(any_manager: Any, manager: TaskManager) -> None:
@@ -123,6 +124,23 @@ def test_stats_workers_and_events(any_manager: Any, worker: object) -> None:
     assert stats.workers >= 1
     workers = any_manager.workers(live=True)
     assert any(worker_info.live for worker_info in workers)
+
+
+def test_throughput_per_minute_over_the_last_hour(any_manager: Any, worker: object) -> None:
+    records = [any_manager.submit("claw.test.echo", {"text": str(i)}) for i in range(3)]
+    records.append(any_manager.submit("claw.test.fail", {}))
+    for record in records:
+        any_manager.wait(record.id, timeout=15)
+    minutes = any_manager.throughput()
+    assert len(minutes) == 60
+    assert minutes == sorted(minutes, key=lambda m: m.minute)
+    assert minutes[-1].minute <= datetime.now(UTC) < minutes[-1].minute + timedelta(minutes=1)
+    totals = (sum(m.submitted for m in minutes), sum(m.succeeded for m in minutes), sum(m.failed for m in minutes))
+    assert totals == (4, 3, 1)
+    assert len(any_manager.throughput(5)) == 5
+    with pytest.raises(ValidationFailed) as caught:
+        any_manager.throughput(61)
+    assert caught.value.details[0]["field"] == "minutes"
 
 
 def test_shutdown_and_restart_of_nobody_report_them_missing(any_manager: Any) -> None:

@@ -13,7 +13,7 @@ from claw_lab.manager import TaskManager
 from claw_lab.models import HealthStatus, TaskState
 from claw_lab.registry import Registry
 from claw_lab.transitions import Transition
-from tests.support.workers import celery_worker
+from tests.support.workers import celery_command, celery_worker, wait_for
 
 
 def _finding(report, check: str):  # type: ignore[no-untyped-def]
@@ -53,6 +53,72 @@ def test_task_of_a_killed_worker_is_marked_lost_and_rerun_once(
 
     with celery_worker(registry, tmp_path, queues="ai") as rescuer:
         assert manager.wait(rerun.id, timeout=30).state is TaskState.SUCCESS, rescuer.output()
+
+
+@pytest.mark.subprocess
+def test_the_health_task_on_a_worker_reports_the_lost_task_it_reran(
+    manager: TaskManager, registry: Registry, tmp_path: Path
+) -> None:
+    long_ago = time.time() - 3600
+    task_id = str(uuid.uuid4())
+    init = {"name": "claw.test.nap", "queue": "ai", "kwargs": '{"seconds":0}', "submitted_at": long_ago}
+    registry.apply(
+        [
+            Transition(task_id, TaskState.QUEUED, at=long_ago, init=init),
+            Transition(
+                task_id,
+                TaskState.STARTED,
+                at=long_ago,
+                init=init,
+                set={"worker": "gone@nowhere", "started_at": long_ago},
+            ),
+        ]
+    )
+    with celery_worker(registry, tmp_path, queues="maintenance,ai") as checker:
+        check = manager.submit("claw.maintenance.check_task_health", {})
+        report = manager.result(check.id, timeout=30)
+        assert report["lost"] == [task_id]
+        rerun_id = report["requeued"][task_id]
+        assert manager.wait(rerun_id, timeout=30).state is TaskState.SUCCESS, checker.output()
+    assert "TaskNotFound" not in checker.output()
+    assert "could not re-run" not in checker.output()
+    assert manager.get(rerun_id).retry_of == task_id
+    assert manager.get(task_id).retried_by == rerun_id
+    finding = _finding(manager.registry.health(), "lost_tasks")
+    assert finding.details == {"lost": [task_id], "requeued": {task_id: rerun_id}}
+    assert "1 re-queued" in finding.message
+
+
+@pytest.mark.subprocess
+def test_purged_tasks_are_found_lost_and_can_be_retried(
+    manager: TaskManager, registry: Registry, tmp_path: Path
+) -> None:
+    with celery_worker(registry, tmp_path, queues="ai") as holder:
+        scheduled = manager.submit("claw.test.echo", {"text": "later"}, countdown=3600)
+        wait_for(lambda: manager.stats().unacked == 1, 20, "the worker to hold the scheduled task")
+        purged = [manager.submit("claw.test.fail", {"message": f"p{i}"}) for i in range(2)]  # nobody consumes
+        assert "Purged 2 messages" in celery_command("purge", "-f"), holder.output()
+        waiting = manager.submit("claw.test.fail", {"message": "after the purge"})
+        registry.client.lpush("notifications", b"\xff not a message")  # unreadable: no id, and no crash
+
+        assert check_health(manager, notify=False).lost == []  # within the grace period
+        later = time.time() + manager.settings.health_queued_grace + 1
+        report = check_health(manager, now=later, notify=False)
+
+    assert sorted(report.lost) == sorted(record.id for record in purged)
+    finding = _finding(report, "vanished_messages")
+    assert finding.status is HealthStatus.DEGRADED
+    assert sorted(finding.details["lost"]) == sorted(report.lost)
+    for record in purged:
+        lost = manager.get(record.id)
+        assert lost.state is TaskState.LOST
+        assert lost.error is not None
+        assert lost.error.type == "MessageLost"
+    assert manager.get(scheduled.id).state is TaskState.QUEUED  # unacked with the worker: still there
+    assert manager.get(waiting.id).state is TaskState.QUEUED  # in its queue
+    rerun = manager.retry(purged[0].id)
+    assert rerun.retry_of == purged[0].id
+    assert check_health(manager, now=later, notify=False).lost == []  # found once
 
 
 def test_waiting_messages_without_consumer_and_no_workers_fail(manager: TaskManager) -> None:
@@ -121,23 +187,3 @@ def test_dead_letters_degrade_until_the_next_check(manager: TaskManager, registr
     again = next(f for f in check_health(manager).findings if f.check == "dead_letters")
     assert again.status is HealthStatus.OK
     assert "1 set aside in all" in again.message
-
-
-def test_a_queued_task_whose_message_vanished_is_sent_again(manager: TaskManager, worker: object) -> None:
-    # What a worker killed between popping a message and recording it as unacknowledged leaves behind.
-    task_id = str(uuid.uuid4())
-    init = {"name": "claw.test.echo", "queue": "ai", "kwargs": '{"text":"lost"}', "submitted_at": time.time() - 60}
-    manager.registry.apply([Transition(task_id, TaskState.QUEUED, init=init)])
-    waiting = manager.submit("claw.test.echo", {"text": "waits"}, countdown=3600)  # held by the worker: not vanished
-    impatient = TaskManager(manager.settings.model_copy(update={"health_vanished_after": 1}), registry=manager.registry)
-    time.sleep(1.2)  # both are older than the grace now
-
-    finding = next(f for f in check_health(impatient, notify=False).findings if f.check == "vanished")
-    assert finding.status is HealthStatus.DEGRADED
-    assert finding.details == {"vanished": [task_id], "resent": [task_id]}
-    done = manager.wait(task_id, timeout=15)
-    assert done.state is TaskState.SUCCESS
-    assert done.redeliveries == 1
-    assert manager.result(task_id, timeout=5) == {"text": "lost"}
-    assert manager.get(waiting.id).state is TaskState.QUEUED
-    assert manager.stats().total == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -84,6 +85,12 @@ def test_any_order_with_duplicates_ends_in_the_true_state(
         listed = registry.list(state=state, limit=500)[0]
         assert len(listed) == expected_count
     assert sum(1 for _ in registry.list(limit=500)[0]) == len(histories)
+    # Each finish counted once, however often its event arrived; each with its runtime.
+    finished = Counter(f"{name}|{final}" for _, name, _, final in histories if final.finished)
+    snapshot = registry.snapshot()
+    assert snapshot.finished == dict(finished)
+    runs = Counter(key.partition("|")[0] for key in finished.elements())
+    assert {name: histogram.count for name, histogram in snapshot.histograms.items()} == dict(runs)
 
 
 def test_finished_task_never_moves_back(registry: Registry) -> None:
@@ -118,6 +125,20 @@ def test_lost_only_from_running_and_redelivery_restarts(registry: Registry) -> N
     assert record is not None
     assert record.state is TaskState.STARTED
     assert record.worker == "w2"
+    counts = registry.counts()
+    assert counts["s|STARTED"] == 1
+    assert counts["s|LOST"] == 0
+
+
+def test_a_waiting_task_goes_lost_only_by_compare_and_set(registry: Registry) -> None:
+    task_id = str(uuid.uuid4())
+    init = {"name": "claw.a", "queue": "ai"}
+    registry.apply([Transition(task_id, TaskState.QUEUED, init=init)])
+    assert registry.apply([Transition(task_id, TaskState.LOST, init=init)]) == [0]
+    assert registry.apply([Transition(task_id, TaskState.LOST, init=init, expect={"state": "RETRY"})]) == [0]
+    assert registry.apply([Transition(task_id, TaskState.LOST, init=init, expect={"state": "QUEUED"})]) == [1]
+    # The message was on its way to a worker after all: the task's own events move it on.
+    assert registry.apply([Transition(task_id, TaskState.STARTED, init=init, set={"worker": "w1"})]) == [1]
     counts = registry.counts()
     assert counts["s|STARTED"] == 1
     assert counts["s|LOST"] == 0

@@ -98,4 +98,5 @@ def test_cleanup_task_runs_through_a_worker(manager: TaskManager, worker: object
     record = manager.submit("claw.maintenance.cleanup_expired_results", {})
     done = manager.wait(record.id, timeout=15)
     assert done.state is TaskState.SUCCESS
-    assert "records_removed" in (done.result_preview or "")
+    assert isinstance(done.result_preview, dict)
+    assert "records_removed" in done.result_preview

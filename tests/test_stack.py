@@ -19,8 +19,7 @@ from claw_lab.manager import TaskManager
 from claw_lab.models import TaskState
 from claw_lab.redis_server import RedisServer, answers, free_port
 from claw_lab.registry import Registry
-from claw_lab.settings import Settings, load_settings
-from claw_lab.stack import redact
+from claw_lab.settings import Settings, load_settings, redact
 from tests.support.stack import ROOT, STACK_ENV, alive, claw_lab_command, claw_up, descendants
 
 pytestmark = pytest.mark.subprocess
@@ -129,14 +128,16 @@ def test_up_refuses_a_private_redis_when_told_or_when_the_url_is_not_plain_local
 
 
 @pytest.mark.skipif(not API_PRESENT, reason="the API package is not there")
-def test_a_busy_api_port_stops_what_was_started(redis_server: RedisServer, registry: Registry, tmp_path: Path) -> None:
+def test_a_busy_api_port_is_refused_before_anything_starts(
+    redis_server: RedisServer, registry: Registry, tmp_path: Path
+) -> None:
     with RedisServer() as squatter:  # anything listening on the port will do
         env = {"CLAW_REDIS_URL": redis_server.url, "CLAW_API_PORT": str(squatter.port)}
         with claw_up(tmp_path, "--pool", "solo", env=env) as up:
             code = up.process.wait(timeout=120)
     assert code == 6, up.output()
     assert "already in use" in up.output()
-    assert "stopped" in up.output()
+    assert "stopped" not in up.output()  # checked before anything started
     assert not descendants(up.pid)
 
 
@@ -173,6 +174,7 @@ def test_demo_runs_real_jobs_and_leaves_nothing_running(tmp_path: Path) -> None:
         "CLAW_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
         "CLAW_STATE_DIR": str(tmp_path / "state"),
         "CLAW_API_PORT": str(free_port()),
+        "CLAW_RUNBOOK_OUTPUT": str(tmp_path / "runs"),
         "COLUMNS": "200",
     }
     process = subprocess.Popen(
@@ -190,6 +192,13 @@ def test_demo_runs_real_jobs_and_leaves_nothing_running(tmp_path: Path) -> None:
     assert "task-health check" in output
     assert "REVOKED" in output  # the job cancelled before it could run
     assert "the key returned the task it first created" in output
+    # The tour: docs/ ingested by a runbook run as a tracked job, a question answered from it, a health report.
+    assert "answer to: How does claw_lab keep a cancelled task" in output
+    assert "architecture.md" in output  # a citation from the project's own docs
+    outputs = {path.parent.name for path in (tmp_path / "runs").glob("*/*.ipynb")}
+    assert outputs == {"ingest_documents", "health_report"}
+    for path in (tmp_path / "runs").glob("*/*.ipynb"):
+        assert f"{path.parent.name} (SUCCESS): {path}" in output
     assert "stopped" in output
     assert not descendants(process.pid)
     assert not (tmp_path / "state" / "stack.json").exists()

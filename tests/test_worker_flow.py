@@ -15,7 +15,7 @@ def test_submitted_task_runs_and_is_recorded(manager: TaskManager, worker: objec
     assert done.worker
     assert done.runtime is not None
     assert done.runtime >= 0
-    assert "hihihi" in (done.result_preview or "")
+    assert done.result_preview == {"text": "hihihi"}
 
 
 def test_progress_is_visible_while_running(manager: TaskManager, worker: object) -> None:

@@ -114,6 +114,9 @@ async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
+    if isinstance(exc.__cause__, RecursionError):  # FastAPI's body parsing ran out of stack
+        message = "the JSON body is nested too deeply to parse"
+        return error_response(400, code, message, [{"field": "body", "message": "nested too deeply"}])
     return error_response(exc.status_code, code, str(exc.detail), None, dict(exc.headers or {}) or None)
 
 

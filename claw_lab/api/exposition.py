@@ -1,16 +1,19 @@
-"""The Prometheus text of one stats and workers reading; imported by ``GET /metrics`` on its first scrape."""
+"""The Prometheus text of one stats and workers reading; imported by ``GET /metrics`` on its first scrape.
+
+Current values (tasks by state, queue depths, unacked messages, workers) are gauges; what
+only grows (tasks finished, their runtimes) is a counter or a histogram kept in the
+registry, so ``rate()`` and ``histogram_quantile()`` aggregate across API instances.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from claw_lab.models import TaskStats, WorkerInfo
-
-_QUANTILES = (("0.5", "p50"), ("0.9", "p90"), ("0.99", "p99"), ("1", "max"))
 
 
 class Snapshot(Collector):
@@ -40,20 +43,19 @@ class Snapshot(Collector):
             for state, count in states.items():
                 by_name.add_metric([name, str(state)], count)
         yield by_name
-        rates = GaugeMetricFamily("claw_tasks_finished_per_minute", "Finished tasks per minute", labels=["window"])
-        for window, rate in stats.rates.items():
-            rates.add_metric([window], rate)
-        yield rates
-        runtime = GaugeMetricFamily(
-            "claw_task_runtime_seconds", "Runtime quantiles over each task's recent runs", labels=["name", "quantile"]
+        finished = CounterMetricFamily(
+            "claw_tasks_finished", "Tasks that reached SUCCESS, FAILURE or REVOKED", labels=["name", "state"]
         )
-        samples = GaugeMetricFamily("claw_task_runtime_samples", "Runs behind the runtime quantiles", labels=["name"])
-        for name, percentiles in sorted(stats.runtimes.items()):
-            for quantile, attribute in _QUANTILES:
-                runtime.add_metric([name, quantile], getattr(percentiles, attribute))
-            samples.add_metric([name], percentiles.samples)
+        for name, states in sorted(stats.finished_total.items()):
+            for state, count in sorted(states.items()):
+                finished.add_metric([name, str(state)], count)
+        yield finished
+        runtime = HistogramMetricFamily(
+            "claw_task_runtime_seconds", "Runtime of finished tasks, from start to end", labels=["name"]
+        )
+        for name, histogram in sorted(stats.runtime_histograms.items()):
+            runtime.add_metric([name], list(histogram.buckets.items()), sum_value=histogram.sum)
         yield runtime
-        yield samples
 
     def _queues(self, stats: TaskStats) -> Iterator[Metric]:
         depth = GaugeMetricFamily("claw_queue_depth", "Messages waiting in a broker queue", labels=["queue"])

@@ -11,9 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from claw_lab.api.deps import ManagerDep, Operator, TaskId, Viewer
 from claw_lab.api.errors import responses
-from claw_lab.models import TaskPage, TaskRecord, TaskState, TaskStats
+from claw_lab.models import MinuteCounts, TaskPage, TaskRecord, TaskState, TaskStats
 from claw_lab.tasks.catalog import CATALOG, QUEUES
-from claw_lab.validation import MAX_PAGE
+from claw_lab.validation import MAX_PAGE, THROUGHPUT_MINUTES
 
 GENERATE_TASK = "claw.ai.generate_response"
 MAX_COUNTDOWN = 30 * 24 * 3600
@@ -63,6 +63,14 @@ def _accepted(response: Response, record: TaskRecord) -> TaskRecord:
 def task_stats(manager: ManagerDep, caller: Viewer) -> TaskStats:
     """Counts by state and name, rates, runtime percentiles, queue depths and unacked messages."""
     return manager.stats()
+
+
+@router.get("/throughput", responses=responses(401, 403, 422, 503))
+def task_throughput(
+    manager: ManagerDep, caller: Viewer, minutes: Annotated[int, Query(ge=1, le=THROUGHPUT_MINUTES)] = 60
+) -> list[MinuteCounts]:
+    """Tasks submitted, succeeded and failed per minute over the last ``minutes``, oldest first."""
+    return manager.throughput(minutes)
 
 
 @router.get("", responses=responses(400, 401, 403, 422, 503))

@@ -1,4 +1,4 @@
-"""The ``claw-lab`` command: the local stack, task submission and control, workers and API tokens.
+"""The ``claw-lab`` command: the local stack, task submission and control, workers, runbooks and API tokens.
 
 Every command goes through `claw_lab.manager.TaskManager`; only ``worker``, ``beat``,
 ``flower`` and ``up`` run the celery programs themselves. Errors from `claw_lab.errors`
@@ -7,13 +7,13 @@ become one red line and a non-zero exit status (see `claw_lab.cli.common.EXIT_CO
 
 from __future__ import annotations
 
-from claw_lab.cli import demo, run, tasks, token, workers
+from claw_lab.cli import demo, run, runbook, tasks, token, workers
 from claw_lab.cli.common import app
 
 __all__ = ["app", "main"]
 
 # The command modules register themselves on `app` when imported.
-_COMMANDS = (demo, run, tasks, token, workers)
+_COMMANDS = (demo, run, runbook, tasks, token, workers)
 
 
 def main() -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -24,10 +26,29 @@ from claw_lab.errors import (
     ValidationFailed,
 )
 from claw_lab.manager import TaskManager
-from claw_lab.settings import get_settings
+from claw_lab.registry import Registry
+from claw_lab.settings import Settings, get_settings
 
-console = Console(highlight=False, soft_wrap=False)
-errors = Console(stderr=True, highlight=False)
+
+class QuietConsole(Console):
+    """A console that falls silent once nobody reads it (a closed pipe or terminal) instead of exiting.
+
+    ``claw-lab up | tee log`` must still stop every child after Ctrl-C ended ``tee``.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.go_quiet()
+
+    def go_quiet(self) -> None:
+        """Write nowhere from now on (the stream's descriptor is pointed at /dev/null)."""
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.file.fileno())
+        os.close(devnull)
+
+
+console = QuietConsole(highlight=False, soft_wrap=False)
+errors = QuietConsole(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_CODES: tuple[tuple[type[ClawLabError], int], ...] = (
     (ValidationFailed, 2),
@@ -44,21 +65,65 @@ def exit_code(error: ClawLabError) -> int:
     return next((code for kind, code in EXIT_CODES if isinstance(error, kind)), 1)
 
 
+def error_line(message: str, code: str) -> None:
+    """Print ``error: MESSAGE (code)`` on stderr as one line, however narrow the terminal."""
+    text = " ".join(message.split())
+    errors.print(f"[bold red]error:[/] {escape(text)} [dim]({code})[/]", soft_wrap=True)
+
+
 def fail(error: ClawLabError) -> NoReturn:
     """Print ``error`` as one red line on stderr and exit with its status."""
-    message = " ".join(error.message.split())
-    errors.print(f"[bold red]error:[/] {escape(message)} [dim]({error.code})[/]")
+    error_line(error.message, error.code)
     raise typer.Exit(exit_code(error))
 
 
+def _click_class(name: str) -> type[Exception]:
+    # Typer may bundle its own copy of click: take click's classes from Typer's own.
+    return next(kind for kind in typer.BadParameter.__mro__ if kind.__name__ == name)
+
+
+ClickException = _click_class("ClickException")
+UsageError = _click_class("UsageError")
+
+
+def usage_failure(error: Any) -> NoReturn:
+    """Print a command-line parse error as one line (with where to find help) and exit with click's status."""
+    message = error.format_message()
+    context = getattr(error, "ctx", None)
+    if isinstance(error, UsageError) and context is not None:
+        message += f"; see '{context.command_path} --help'"
+    error_line(message, "usage_error")
+    sys.exit(error.exit_code)
+
+
 class ClawGroup(TyperGroup):
-    """The command group that turns claw_lab errors into a message and an exit status."""
+    """The command group that turns claw_lab errors and usage errors into one line and an exit status."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except ClawLabError as error:
             fail(error)
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            status = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except ClickException as error:
+            usage_failure(error)
+        except typer.Abort:
+            errors.print("aborted", soft_wrap=True)
+            sys.exit(1)
+        sys.exit(status if isinstance(status, int) else 0)
 
 
 def new_app(help_text: str) -> typer.Typer:
@@ -77,25 +142,32 @@ app = new_app("Run and watch claw_lab's jobs: a local stack, task submission and
 
 
 # --- the manager --------------------------------------------------------------------------
-def join_running_stack() -> None:
-    """Use the Redis of the ``claw-lab up`` running from this directory when ``CLAW_REDIS_URL`` is not set.
+def cli_settings() -> Settings:
+    """The process settings with Redis timeouts capped so a command gives up after about ``CLAW_CLI_TIMEOUT``.
 
-    The stack records its Redis in ``<CLAW_STATE_DIR>/stack.json``, so a private Redis on a
-    random port is found by commands in another terminal.
+    A Redis that accepts connections but never answers would otherwise hold a read
+    command for the servers' socket timeout on every retry and health check; timeouts set
+    explicitly (``CLAW_REDIS_SOCKET_TIMEOUT``, ``CLAW_REDIS_CONNECT_TIMEOUT``) are kept.
     """
-    from claw_lab.stack import running_stack, use_redis_url
-
     settings = get_settings()
-    if "redis_url" not in settings.model_fields_set:
-        stack = running_stack(settings)
-        if stack is not None and stack.redis_url:
-            use_redis_url(stack.redis_url)
+    per_attempt = settings.cli_timeout / 2  # the client retries a timed-out command once
+    capped: dict[str, float] = {
+        field: per_attempt
+        for field in ("redis_socket_timeout", "redis_connect_timeout")
+        if field not in settings.model_fields_set and getattr(settings, field) > per_attempt
+    }
+    # A short-lived command needs no health-check PING before its first command (one more wait).
+    return settings.model_copy(update={**capped, "redis_health_check_interval": 0})
 
 
 def get_manager() -> TaskManager:
     """The TaskManager for this command (on a running local stack's Redis, see `join_running_stack`)."""
+    from claw_lab.connections import redis_client
+    from claw_lab.stack import join_running_stack
+
     join_running_stack()
-    return TaskManager.default()
+    settings = cli_settings()
+    return TaskManager(settings, registry=Registry(redis_client(settings), settings))
 
 
 # --- output ---------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
-"""``claw-lab demo``: bring a local stack up, run a few real jobs, follow them live, print their records, stop.
+"""``claw-lab demo``: bring a local stack up, run real jobs, follow them live, print what they did, stop.
 
-The jobs come from the catalogue: when the knowledge and AI tasks are registered the demo
-vectorizes a short built-in guide and asks a question answered from it by retrieval;
-the maintenance jobs, an idempotent re-submit and a cancel-before-start always run.
+The tour: the ``ingest_documents`` runbook, run as a tracked job, adds the project's own
+``docs/`` to a knowledge base; ``generate_response`` answers a question about claw_lab
+from it (retrieval, with citations); the maintenance jobs, an idempotent re-submit and a
+cancel-before-start run; the ``health_report`` runbook reports on all of it. Without the
+runbooks (papermill, the project's notebooks and docs) the demo vectorizes a short
+built-in guide instead; without the knowledge extra only the maintenance jobs run.
 """
 
 from __future__ import annotations
@@ -20,17 +23,18 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from claw_lab import runbooks
 from claw_lab.cli.common import app, console, errors
 from claw_lab.cli.live import follow
-from claw_lab.cli.render import record_view, stats_view, stopped_line, workers_table
+from claw_lab.cli.render import record_view, stats_view, stopped_line, tasks_table, workers_table
 from claw_lab.cli.run import stop_signals
 from claw_lab.errors import ValidationFailed
 from claw_lab.manager import TaskManager
 from claw_lab.models import TaskRecord, TaskState
 from claw_lab.programs import api_available, module_available
 from claw_lab.redis_server import free_port
-from claw_lab.settings import Settings, get_settings
-from claw_lab.stack import LocalStack, StackFailed, http_answers, port_free, redact
+from claw_lab.settings import Settings, get_settings, redact
+from claw_lab.stack import LocalStack, StackFailed, http_answers, port_free
 
 GUIDE_ID = "claw-lab-guide"
 GUIDE = """\
@@ -49,6 +53,10 @@ results every hour and a task-health check every minute.
 """
 QUESTION = "What happens to a task that is cancelled before any worker has started it?"
 KNOWLEDGE_BASE = "claw-demo"
+DOCS = runbooks.PROJECT_RUNBOOKS.parents[1] / "docs"
+DOCS_KNOWLEDGE_BASE = "claw-docs"
+DOCS_QUESTION = "How does claw_lab keep a cancelled task from running on a worker started later?"
+RUN_RUNBOOK = "claw.notebooks.run_runbook"
 
 
 @dataclass(frozen=True)
@@ -73,18 +81,37 @@ def knowledge_ready(settings: Settings) -> bool:
     return module_available("lancedb") and module_available(package)
 
 
-def plan(catalogue: set[str], *, knowledge: bool = True) -> list[list[DemoJob]]:
+def tour_ready(settings: Settings) -> bool:
+    """Whether the runbook tour can run here: papermill, the project's runbooks and its docs/ folder."""
+    return runbooks.available(settings) and DOCS.is_dir()
+
+
+def _ask(knowledge_base: str, question: str) -> dict[str, Any]:
+    return {
+        "conversation_id": "claw-demo",
+        "messages": [{"role": "user", "content": question}],
+        "use_knowledge": True,
+        "knowledge_base": knowledge_base,
+    }
+
+
+def plan(
+    catalogue: set[str], *, knowledge: bool = True, tour: bool = False, timeout: float = 180
+) -> list[list[DemoJob]]:
     """The demo's jobs in stages (a stage starts when the previous one has finished), richest first."""
     stages: list[list[DemoJob]] = []
-    if knowledge and "claw.knowledge.vectorize_document" in catalogue:
+    if knowledge and tour and RUN_RUNBOOK in catalogue:
+        ingest = {"knowledge_base": DOCS_KNOWLEDGE_BASE, "source": str(DOCS), "query": "", "timeout": timeout}
+        ingest_job = DemoJob(
+            "ingest docs/ (runbook ingest_documents)", RUN_RUNBOOK, _runbook("ingest_documents", ingest)
+        )
+        ask = _ask(DOCS_KNOWLEDGE_BASE, DOCS_QUESTION)
+        stages.append([ingest_job])
+        stages.append([DemoJob("answer a question about claw_lab", "claw.ai.generate_response", ask)])
+    elif knowledge and "claw.knowledge.vectorize_document" in catalogue:
         vectorize = {"document_id": GUIDE_ID, "text": GUIDE, "knowledge_base": KNOWLEDGE_BASE}
         stages.append([DemoJob("vectorize the built-in guide", "claw.knowledge.vectorize_document", vectorize)])
-        ask = {
-            "conversation_id": "claw-demo",
-            "messages": [{"role": "user", "content": QUESTION}],
-            "use_knowledge": True,
-            "knowledge_base": KNOWLEDGE_BASE,
-        }
+        ask = _ask(KNOWLEDGE_BASE, QUESTION)
         stages.append([DemoJob("answer a question from it", "claw.ai.generate_response", ask)])
     health, cleanup = "claw.maintenance.check_task_health", "claw.maintenance.cleanup_expired_results"
     notify = {"channel": "log", "subject": "claw_lab demo", "message": "The demo's jobs ran; see their records."}
@@ -98,7 +125,16 @@ def plan(catalogue: set[str], *, knowledge: bool = True) -> list[list[DemoJob]]:
             DemoJob("notification to the worker log", "claw.ai.send_notification", notify),
         ]
     )
+    if tour and RUN_RUNBOOK in catalogue:
+        report = {"window_minutes": 15, "timeout": timeout}
+        stages.append(
+            [DemoJob("health report (runbook health_report)", RUN_RUNBOOK, _runbook("health_report", report))]
+        )
     return [[job for job in stage if job.name in catalogue] for stage in stages]
+
+
+def _runbook(name: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    return {"runbook": name, "parameters": parameters}
 
 
 def _start(stack: LocalStack, stop: threading.Event, with_api: bool) -> str | None:
@@ -143,6 +179,7 @@ def _run_stage(manager: TaskManager, stage: list[DemoJob], timeout: float) -> li
 
 def _answer(manager: TaskManager, record: TaskRecord) -> Panel:
     """The generated answer and its citations, from the task's return value."""
+    question = str((record.kwargs or {}).get("messages", [{}])[-1].get("content", ""))
     result = manager.result(record.id, timeout=10)
     body = Text(str(result.get("text", "")) if isinstance(result, dict) else str(result))
     citations = result.get("citations", []) if isinstance(result, dict) else []
@@ -151,7 +188,21 @@ def _answer(manager: TaskManager, record: TaskRecord) -> Panel:
             body.append(
                 f"\n[{citation.get('number')}] {citation.get('document_id')} (score {citation.get('score')})", "dim"
             )
-    return Panel(body, title=f"[bold]answer[/] to: {QUESTION}", border_style="green", expand=False)
+    return Panel(body, title=f"[bold]answer[/] to: {question}", border_style="green", expand=False)
+
+
+def _outputs(manager: TaskManager, results: list[tuple[DemoJob, TaskRecord]]) -> list[str]:
+    """Where each runbook run's output notebook went (also a failed one's: its error message names it)."""
+    lines = []
+    for job, record in results:
+        if job.name != RUN_RUNBOOK:
+            continue
+        if record.state is TaskState.SUCCESS:
+            where = str(manager.result(record.id, timeout=10)["output"])
+        else:
+            where = record.error.message.rsplit("output notebook: ", 1)[-1].rstrip(")") if record.error else "-"
+        lines.append(f"[bold]output notebook[/] {job.kwargs['runbook']} ({record.state.value}): {where}")
+    return lines
 
 
 @app.command()
@@ -169,9 +220,14 @@ def demo(
     settings = get_settings()
     # Answers come from the demo's own documents (no language-model service), kept in a
     # vector store that is discarded with the logs.
-    env = {"CLAW_LLM_PROVIDER": "retrieval", "CLAW_VECTOR_STORE_URI": str(log_dir / "vectors")}
+    env = {
+        "CLAW_LLM_PROVIDER": "retrieval",
+        "CLAW_VECTOR_STORE_URI": str(log_dir / "vectors"),
+        "CLAW_DOCUMENT_ROOTS": str(DOCS),
+    }
     stack = LocalStack(settings, log_dir=log_dir, env=env)
     knowledge = knowledge_ready(settings)
+    tour = tour_ready(settings)
     stop = threading.Event()
     succeeded = False
     console.rule("[bold]claw_lab demo")
@@ -189,18 +245,30 @@ def demo(
             if not knowledge and "claw.knowledge.vectorize_document" in catalogue:
                 console.print("[yellow]the knowledge and AI jobs need: pip install 'claw_lab[knowledge]'[/]")
             results: list[tuple[DemoJob, TaskRecord]] = []
-            for stage in plan(catalogue, knowledge=knowledge):
+            for stage in plan(catalogue, knowledge=knowledge, tour=tour, timeout=timeout):
                 if stage and not stop.is_set():
                     results += _run_stage(manager, stage, timeout)
             for job, record in results:
                 console.print(record_view(record, kwargs=False, preview_chars=300))
                 if job.name == "claw.ai.generate_response" and record.state is TaskState.SUCCESS:
                     console.print(_answer(manager, record))
+            table = tasks_table(manager.list(limit=50).items, width=console.width)
+            table.title = "every task of the demo, newest first"
+            console.print(table)
             console.print(stats_view(manager.stats()))
             console.print(workers_table(manager.workers()))
+            for line in _outputs(manager, results):
+                console.print(line, soft_wrap=True)
             if token is not None and "api" in stack.urls:
                 healthy = http_answers(stack.urls["api"] + "/health")
                 console.print(f"[bold]api[/] {stack.urls['api']} answered /health: {'yes' if healthy else 'no'}")
+                console.print(f"[bold]api docs[/] {stack.urls['docs']} [dim](while a stack runs: make up)[/]")
+            lab = (
+                "make lab opens notebooks/explore.ipynb"
+                if module_available("jupyterlab")
+                else "needs the notebook extra"
+            )
+            console.print(f"[bold]JupyterLab[/] http://127.0.0.1:{settings.lab_port}/lab [dim]({lab})[/]")
             wrong = [
                 f"{job.label} ended {record.state}, expected {job.expect}"
                 for job, record in results

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 
-from rich.console import Group, RenderableType
+from rich.cells import cell_len
+from rich.console import Group, JustifyMethod, RenderableType
 from rich.markup import escape
 from rich.panel import Panel
 from rich.syntax import Syntax
@@ -60,6 +61,15 @@ def progress_text(progress: Progress | None) -> str:
     return f"{progress.current:g}{total}{share}{message}"
 
 
+def preview_text(preview: object) -> str:
+    """A result preview for people: a string as itself, anything else as compact JSON."""
+    if preview is None:
+        return ""
+    if isinstance(preview, str):
+        return preview
+    return json.dumps(preview, ensure_ascii=False)
+
+
 def summary(record: TaskRecord) -> str:
     """The one most useful detail of a record for a table row, on one line."""
     if record.error is not None:
@@ -69,35 +79,120 @@ def summary(record: TaskRecord) -> str:
     elif record.cancel_requested and not record.state.finished:
         text = "cancel requested"
     else:
-        text = record.result_preview or ""
+        text = preview_text(record.result_preview)
     return " ".join(text.split())
 
 
-def tasks_table(records: Iterable[TaskRecord], *, title: str | None = None) -> Table:
-    """Records as a table, newest first as given."""
-    table = Table(title=title, header_style="bold", expand=False)
-    table.add_column("id", no_wrap=True, style="dim")
-    table.add_column("name", no_wrap=True)
-    table.add_column("state", no_wrap=True)
-    table.add_column("queue")
-    table.add_column("prio", justify="right")
-    table.add_column("submitted", no_wrap=True)
-    table.add_column("runtime", justify="right", no_wrap=True)
-    table.add_column("worker", overflow="fold")
-    table.add_column("details", overflow="ellipsis", max_width=60, no_wrap=True)
-    for record in records:
-        table.add_row(
-            record.id,
-            record.name,
-            state_text(record.state),
-            record.queue or "-",
-            "-" if record.priority is None else str(record.priority),
-            when(record.submitted_at),
-            duration(record.runtime),
-            record.worker or "-",
-            summary(record),
-        )
+def age(moment: datetime | None, now: datetime | None = None) -> str:
+    """How long ago ``moment`` was: ``42s``, ``12m``, ``3h05m``, ``2d03h``; a dash when unknown."""
+    if moment is None:
+        return "-"
+    seconds = max(0, int(((now or datetime.now(UTC)) - moment).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+TABLE_GAP = 2
+"""Columns of a task table are two spaces apart (no borders: width goes to content)."""
+MIN_DETAILS = 12
+"""Narrower than this, the details column is left out."""
+DETAILS_ROOM = 30
+"""Worker names and whole ids are shown only when this much room is left for details."""
+
+
+def tasks_table(records: Sequence[TaskRecord], *, width: int, short_ids: Mapping[str, str] | None = None) -> Table:
+    """Records as a table laid out for ``width`` columns, newest first as given.
+
+    State, name, age and runtime are always whole. The id is whole when it fits, else its
+    shortest unique prefix from ``short_ids`` (every command taking an id accepts one).
+    Queue, priority and worker follow while they fit; details come last and are cut first.
+    """
+    now = datetime.now(UTC)
+    columns: dict[str, list[RenderableType]] = {
+        "state": [state_text(record.state) for record in records],
+        "name": [record.name for record in records],
+        "age": [age(record.submitted_at, now) for record in records],
+        "runtime": [duration(record.runtime) for record in records],
+    }
+    fits = _Layout(width)
+    for label, cells in columns.items():
+        fits.take(label, cells, force=True)
+    full_ids: list[RenderableType] = [record.id for record in records]
+    fits.take("id", [(short_ids or {}).get(record.id, record.id) for record in records], first=True, force=True)
+    optional: dict[str, list[RenderableType]] = {
+        "queue": [record.queue or "-" for record in records],
+        "prio": ["-" if record.priority is None else str(record.priority) for record in records],
+        "worker": [record.worker or "-" for record in records],
+    }
+    for label, cells in optional.items():
+        fits.take(label, cells, reserve=DETAILS_ROOM if label == "worker" else 0)
+    fits.widen("id", full_ids, reserve=DETAILS_ROOM)
+    table = Table(box=None, header_style="bold", padding=(0, TABLE_GAP // 2), pad_edge=False, expand=False)
+    for label, cell_width in fits.widths.items():
+        justify: JustifyMethod = "right" if label in {"age", "runtime", "prio"} else "left"
+        style = "dim" if label == "id" else ""
+        table.add_column(label, justify=justify, no_wrap=True, min_width=cell_width, style=style)
+    details = fits.remaining()
+    if details >= MIN_DETAILS:
+        table.add_column("details", no_wrap=True, overflow="ellipsis", max_width=details)
+    for position in range(len(records)):
+        row = [fits.cells[label][position] for label in fits.widths]
+        if details >= MIN_DETAILS:
+            row.append(summary(records[position]))
+        table.add_row(*row)
     return table
+
+
+class _Layout:
+    """Columns chosen in order of importance while they fit in a width."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.widths: dict[str, int] = {}
+        self.cells: dict[str, Sequence[RenderableType]] = {}
+
+    def used(self) -> int:
+        return sum(self.widths.values()) + TABLE_GAP * max(0, len(self.widths) - 1)
+
+    def remaining(self) -> int:
+        return self.width - self.used() - TABLE_GAP
+
+    def take(
+        self,
+        label: str,
+        cells: Sequence[RenderableType],
+        *,
+        first: bool = False,
+        force: bool = False,
+        reserve: int = 0,
+    ) -> bool:
+        """Add a column if it fits leaving ``reserve`` columns (or anyway, with ``force``); ``first``: in front."""
+        needed = _column_width(label, cells)
+        if not force and needed + reserve > self.remaining():
+            return False
+        self.widths = {label: needed, **self.widths} if first else {**self.widths, label: needed}
+        self.cells[label] = cells
+        return True
+
+    def widen(self, label: str, cells: Sequence[RenderableType], *, reserve: int = 0) -> None:
+        """Replace a column's cells by wider ones if the extra width fits leaving ``reserve`` columns."""
+        extra = _column_width(label, cells) - self.widths[label]
+        if extra + reserve <= self.remaining():
+            self.widths[label] += extra
+            self.cells[label] = cells
+
+
+def _column_width(label: str, cells: Sequence[RenderableType]) -> int:
+    return max([len(label), *(_cell_len(cell) for cell in cells)])
+
+
+def _cell_len(cell: RenderableType) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(str(cell))
 
 
 def _cap(text: str, chars: int | None) -> str:
@@ -131,8 +226,8 @@ def record_view(record: TaskRecord, *, kwargs: bool = True, preview_chars: int |
         grid.add_row("retried by", record.retried_by)
     if record.error is not None:
         grid.add_row("error", Text(f"{record.error.type}: {record.error.message}", style="red"))
-    if record.result_preview:
-        grid.add_row("result", Text(_cap(record.result_preview, preview_chars)))
+    if record.result_preview is not None:
+        grid.add_row("result", Text(_cap(preview_text(record.result_preview), preview_chars)))
     parts: list[RenderableType] = [grid]
     if kwargs and record.kwargs is not None:
         parts += [Text("kwargs", style="bold"), Syntax(json.dumps(record.kwargs, indent=2), "json", word_wrap=True)]

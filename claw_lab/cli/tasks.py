@@ -94,7 +94,8 @@ def list_tasks(
     as_json: JsonOption = False,
 ) -> None:
     """List tasks, newest first, with filters and cursor pagination."""
-    page = get_manager().list(
+    manager = get_manager()
+    page = manager.list(
         state=state,
         name=name,
         queue=queue,
@@ -109,14 +110,15 @@ def list_tasks(
     if not page.items:
         console.print("[dim]no tasks match[/]")
     else:
-        console.print(tasks_table(page.items))
+        short_ids = manager.abbreviations([record.id for record in page.items])
+        console.print(tasks_table(page.items, width=console.width, short_ids=short_ids))
     if page.next_cursor:
         console.print(f"next page: [bold]--cursor {page.next_cursor}[/]")
 
 
 @app.command()
 def status(
-    task_id: Annotated[str, typer.Argument(help="The task id.")],
+    task_id: Annotated[str, typer.Argument(help="The task id, or a unique prefix of it (as `tasks` shows).")],
     wait: Annotated[bool, typer.Option("--wait", help="Follow the task live until it finishes.")] = False,
     timeout: WaitTimeout = 300.0,
     as_json: JsonOption = False,
@@ -137,7 +139,7 @@ def status(
 
 @app.command()
 def cancel(
-    task_id: Annotated[str, typer.Argument(help="The task id.")],
+    task_id: Annotated[str, typer.Argument(help="The task id, or a unique prefix of it (as `tasks` shows).")],
     terminate: Annotated[
         bool, typer.Option("--terminate", help="Also stop it if it is running (prefork pool).")
     ] = False,
@@ -156,7 +158,7 @@ def cancel(
 
 @app.command()
 def retry(
-    task_id: Annotated[str, typer.Argument(help="Id of a FAILURE, REVOKED or LOST task.")],
+    task_id: Annotated[str, typer.Argument(help="Id (or a unique prefix) of a FAILURE, REVOKED or LOST task.")],
     as_json: JsonOption = False,
 ) -> None:
     """Submit a failed, revoked or lost task again with its original kwargs; both records are linked."""
@@ -196,7 +198,9 @@ def events(
         cursor = f"{int(moment.timestamp() * 1000)}-0"
     with contextlib.suppress(KeyboardInterrupt):
         while True:
-            page = manager.events(cursor, wait=5 if follow_events else 0, limit=limit)
+            # Each blocking read stays inside the command's socket timeout.
+            wait = min(5.0, manager.settings.redis_socket_timeout / 2) if follow_events else 0
+            page = manager.events(cursor, wait=wait, limit=limit)
             for event in page.events:
                 if as_json:
                     typer.echo(event.model_dump_json())

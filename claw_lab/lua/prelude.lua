@@ -1,5 +1,7 @@
 -- Shared by every registry script: the key layout and the lifecycle state machine.
 -- ARGV[1] is always the key prefix. Only claw_lab.registry and these scripts know the keys.
+-- claw_lab.registry puts RUNTIME_BOUNDS and RUNTIME_FIELDS, the histogram's bucket bounds
+-- (seconds, ascending) and their field names, in front of this file.
 --
 --   <P>:t:<id>             hash   one task record (short field names, see registry.FIELDS)
 --   <P>:seq                string sequence number given to each new record
@@ -7,12 +9,18 @@
 --   <P>:d:<index>          zset   the non-empty buckets of an index (member = score = bucket)
 --   <P>:clock              zset   bucket -> time of its first record, for time windows
 --   <P>:counts             hash   s|STATE, n|NAME|STATE and q|QUEUE counters
---   <P>:m:<minute>         hash   per-minute transition counts (for rates), expiring
+--   <P>:m:<minute>         hash   per-minute transition counts (rates, last hour), expiring
 --   <P>:rt:<name>          list   most recent runtimes of a task name
 --   <P>:events             stream lifecycle events, capped
 --   <P>:revoked            zset   durable cancels, score = time of the cancel
+--   <P>:h:<name>           hash   runtime histogram of a task name: one count per bucket
+--                                 (field = its upper bound, not cumulative) and 'us', the
+--                                 sum of the runtimes in microseconds
+--   <P>:fin                hash   NAME|STATE -> tasks that finished so; never decremented
 --   <P>:dead               list   undecodable broker messages set aside (JSON, newest first), capped
 --   <P>:dead:n             string how many messages were ever set aside
+--   <P>:x:<first 4 chars>  zset   task ids by their first four characters, score 0, for
+--                                 prefix lookups by lexicographic range (small: a listpack)
 --
 -- Times (ts, tb, tf, event times, scores of clock and revoked) are integer milliseconds.
 -- Indexes are "all", "s:<STATE>", "n:<NAME>" and "q:<QUEUE>". Buckets hold at most BUCKET
@@ -24,11 +32,13 @@ local FINISHED = {SUCCESS = true, FAILURE = true, REVOKED = true}
 local RATED = {QUEUED = true, SUCCESS = true, FAILURE = true}  -- per-minute counts (rates)
 local RANK = {QUEUED = 1, RETRY = 1, LOST = 1, STARTED = 2, PROGRESS = 3,
               SUCCESS = 9, FAILURE = 9, REVOKED = 9}
+local WAITING = {QUEUED = true, RETRY = true}  -- the message waits in the broker
 
 local function record_key(id) return P .. ':t:' .. id end
 local function bucket_of(seq) return math.floor(tonumber(seq) / BUCKET) end
 local function bucket_key(index, bucket) return P .. ':i:' .. index .. ':' .. bucket end
 local function directory_key(index) return P .. ':d:' .. index end
+local function prefix_key(id) return P .. ':x:' .. string.sub(id, 1, 4) end
 
 local function index_add(index, seq, id)
   local bucket = bucket_of(seq)
@@ -54,7 +64,7 @@ local function count_minute(state, at)
   if not RATED[state] then return end
   local minute_key = P .. ':m:' .. math.floor(tonumber(at) / 60000)
   if redis.call('HINCRBY', minute_key, state, 1) == 1 then
-    redis.call('EXPIRE', minute_key, 1200)
+    redis.call('EXPIRE', minute_key, 3900)
   end
 end
 
@@ -72,16 +82,6 @@ local function note_transitions(event, id, name, events_max)
   count_minute(event.state, event.at)
 end
 
--- Keep the runtime of a finished run among the name's most recent ones.
-local function note_runtime(event, name, runtime_window)
-  if FINISHED[event.state] and event.set and event.set.rt then
-    local runtimes = P .. ':rt:' .. name
-    if redis.call('LPUSH', runtimes, event.set.rt) > runtime_window then
-      redis.call('LTRIM', runtimes, 0, runtime_window - 1)
-    end
-  end
-end
-
 -- HSET the fields of a table, plus any field/value pairs given after it, in one call.
 local function set_fields(key, fields, ...)
   local flat = {...}
@@ -92,12 +92,33 @@ local function set_fields(key, fields, ...)
   if #flat > 0 then redis.call('HSET', key, unpack(flat)) end
 end
 
+-- A task reached SUCCESS, FAILURE or REVOKED: monotonic counters by name and state, and
+-- the runtime (seconds, a string; nil when unknown) in its recent list and its histogram.
+local function record_finish(name, state, runtime, runtime_window)
+  redis.call('HINCRBY', P .. ':fin', name .. '|' .. state, 1)
+  if not runtime then return end
+  local runtimes = P .. ':rt:' .. name
+  if redis.call('LPUSH', runtimes, runtime) > runtime_window then
+    redis.call('LTRIM', runtimes, 0, runtime_window - 1)
+  end
+  local seconds, field = tonumber(runtime), '+Inf'
+  for i = 1, #RUNTIME_BOUNDS do
+    if seconds <= RUNTIME_BOUNDS[i] then field = RUNTIME_FIELDS[i]; break end
+  end
+  local histogram = P .. ':h:' .. name
+  redis.call('HINCRBY', histogram, field, 1)
+  redis.call('HINCRBY', histogram, 'us', math.floor(seconds * 1e6 + 0.5))
+end
+
 -- Is moving from (current, current_attempt) to (state, attempt) a step forward?
 -- Returns 'move', 'refresh' (same state again: update fields, count nothing) or 'reject'.
-local function decide(current, current_attempt, state, attempt)
+-- `expected` is the state the event's compare-and-set guard checked, if any: a task whose
+-- message is gone from the broker (the health check) may go LOST while it waits.
+local function decide(current, current_attempt, state, attempt, expected)
   if FINISHED[current] then return 'reject' end
   if state == 'LOST' then
     if current == 'STARTED' or current == 'PROGRESS' then return 'move' end
+    if WAITING[current] and expected == current then return 'move' end
     return 'reject'
   end
   if FINISHED[state] then return 'move' end
@@ -143,11 +164,12 @@ local function apply_event(event, events_max, runtime_window)
     index_add('s:' .. state, seq, id)
     index_add('n:' .. name, seq, id)
     index_add('q:' .. queue, seq, id)
+    redis.call('ZADD', prefix_key(id), 0, id)
     redis.call('ZADD', P .. ':clock', 'NX', init.ts or event.at, bucket_of(seq))
     count_state(name, state, 1)
     redis.call('HINCRBY', P .. ':counts', 'q|' .. queue, 1)
     note_transitions(event, id, name, events_max)
-    note_runtime(event, name, runtime_window)  -- a worker can finish a task before its publisher wrote QUEUED
+    if FINISHED[state] then record_finish(name, state, (event.set or {}).rt, runtime_window) end
     return 1
   end
 
@@ -160,7 +182,7 @@ local function apply_event(event, events_max, runtime_window)
   set_fields(key, event.note)
   if event.rd then redis.call('HINCRBY', key, 'rd', 1) end
 
-  local verdict = decide(current_state, tonumber(current[2]) or 0, state, attempt)
+  local verdict = decide(current_state, tonumber(current[2]) or 0, state, attempt, (event.expect or {}).s)
   -- The same attempt started by another worker: the first one died and the broker
   -- redelivered the message. Start over on the new worker; the old progress is void.
   local set = event.set or {}
@@ -181,6 +203,19 @@ local function apply_event(event, events_max, runtime_window)
   count_state(name, current_state, -1)
   count_state(name, state, 1)
   note_transitions(event, id, name, events_max)
-  note_runtime(event, name, runtime_window)
+  if FINISHED[state] then record_finish(name, state, set.rt, runtime_window) end
   return 1
+end
+
+-- Cancel a task for good (claw-lab cancel, or a revoke sent through Celery's control):
+-- mark the record, remember the id in <P>:revoked (workers load it, so one started later
+-- still skips the task) and move a task that has not started straight to REVOKED.
+-- `state` is the record's current state, not finished. Returns 'running' or 'revoked'.
+local function cancel_task(id, state, now, events_max)
+  redis.call('HSET', record_key(id), 'cx', '1')
+  redis.call('ZADD', P .. ':revoked', now, id)
+  if state == 'STARTED' or state == 'PROGRESS' then return 'running' end
+  local attempt = tonumber(redis.call('HGET', record_key(id), 'a')) or 0
+  apply_event({id = id, state = 'REVOKED', attempt = attempt, at = now, set = {tf = now}}, events_max, 1)
+  return 'revoked'
 end

@@ -17,6 +17,7 @@ for _, bucket in ipairs(buckets) do
     local state, name, queue = values[1], values[2], values[3] or ''
     if not state then
       index_remove('all', seq, id)
+      redis.call('ZREM', prefix_key(id), id)
     else
       local submitted = tonumber(values[4]) or 0
       if submitted >= cutoff and seq > keep_above then return {removed, ''} end
@@ -26,6 +27,7 @@ for _, bucket in ipairs(buckets) do
         index_remove('n:' .. name, seq, id)
         index_remove('q:' .. queue, seq, id)
         redis.call('DEL', key)
+        redis.call('ZREM', prefix_key(id), id)
         count_state(name, state, -1)
         redis.call('HINCRBY', P .. ':counts', 'q|' .. queue, -1)
         removed = removed + 1

@@ -29,6 +29,7 @@ def notifier(
 
         return LogNotifier()
     if channel == "webhook":
+        from claw_lab.egress import EgressPolicy
         from claw_lab.notifications.webhook import WebhookNotifier
 
         if not url:
@@ -40,7 +41,9 @@ def notifier(
             key = settings.webhook_secrets[secret].get_secret_value()
         elif "default" in settings.webhook_secrets:
             key = settings.webhook_secrets["default"].get_secret_value()
-        return WebhookNotifier(url, secret=key, timeout=settings.webhook_timeout)
+        return WebhookNotifier(
+            url, secret=key, timeout=settings.webhook_timeout, egress=EgressPolicy.from_settings(settings)
+        )
     if channel == "email":
         from claw_lab.notifications.email import EmailNotifier
 

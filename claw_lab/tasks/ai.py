@@ -70,7 +70,7 @@ class SendNotification(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channel: Literal["webhook", "email", "log"] = "log"
-    subject: str = Field(min_length=1, max_length=200)
+    subject: str = Field(min_length=1, max_length=200, description="one line: it becomes the email's Subject header")
     message: str = Field(min_length=1, max_length=20_000)
     level: Literal["info", "warning", "error", "critical"] = "info"
     data: dict[str, JsonValue] = Field(default_factory=dict)
@@ -82,6 +82,13 @@ class SendNotification(BaseModel):
         None, min_length=1, max_length=50, validate_default=True, description="email recipients"
     )
 
+    @field_validator("subject")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if any(character in value for character in "\r\n\x00"):
+            raise ValueError("must be one line: no CR, LF or NUL (they would start new mail headers)")
+        return value
+
     @field_validator("url", mode="after")
     @classmethod
     def _url_for_webhook(cls, value: HttpUrl | None, info: ValidationInfo) -> HttpUrl | None:
@@ -90,6 +97,12 @@ class SendNotification(BaseModel):
             raise ValueError("required for the webhook channel")
         if channel is not None and channel != "webhook" and value is not None:
             raise ValueError("only for the webhook channel")
+        if value is not None and value.host is not None:
+            from claw_lab.egress import EgressPolicy
+
+            refusal = EgressPolicy.from_settings(get_settings()).check_literal(value.host)
+            if refusal is not None:
+                raise ValueError(f"refused: {refusal}")
         return value
 
     @field_validator("to", mode="after")

@@ -28,7 +28,12 @@ if TYPE_CHECKING:
 
 QUEUES = ("ai", "knowledge", "notifications", "maintenance")
 DEFAULT_QUEUE = "maintenance"
-BUILTIN_TASK_MODULES = ("claw_lab.tasks.maintenance", "claw_lab.tasks.ai", "claw_lab.tasks.knowledge")
+BUILTIN_TASK_MODULES = (
+    "claw_lab.tasks.maintenance",
+    "claw_lab.tasks.ai",
+    "claw_lab.tasks.knowledge",
+    "claw_lab.tasks.notebooks",
+)
 
 Payload = TypeVar("Payload", bound=BaseModel)
 

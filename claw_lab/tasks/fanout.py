@@ -29,6 +29,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 _POLL = 0.01
 _MAX_FAILURES_LISTED = 100
+_MAX_REPORTED = 1000
+
+
+def _reported(outcome: DocumentOutcome) -> dict[str, Any]:
+    """One document's line of the summary: added, replaced, unchanged or failed."""
+    status = "replaced" if outcome.replaced else "added" if outcome.status == "vectorized" else outcome.status
+    return {"document_id": outcome.document_id, "status": status, "chunks": outcome.chunks, "error": outcome.error}
 
 
 @dataclass(frozen=True)
@@ -80,8 +87,10 @@ def batches(items: Sequence[Item], max_documents: int, max_chars: int) -> list[l
     return result
 
 
-def run_batch(kb: str, items: Sequence[Item], settings: Settings) -> list[DocumentOutcome]:
-    """Read and vectorize one batch here; a document that cannot be read fails alone."""
+def run_batch(
+    kb: str, items: Sequence[Item], settings: Settings, chunk_size: int | None = None
+) -> list[DocumentOutcome]:
+    """Read and vectorize one batch here (``chunk_size`` overrides the setting); unreadable documents fail alone."""
     from claw_lab.knowledge import Document, DocumentOutcome, DocumentRoots, backends, read_text, vectorize
 
     documents: list[Document] = []
@@ -102,8 +111,10 @@ def run_batch(kb: str, items: Sequence[Item], settings: Settings) -> list[Docume
             documents,
             embedder=current.embedder,
             store=current.store,
-            chunk_size=settings.chunk_size,
-            overlap=settings.chunk_overlap,
+            chunk_size=chunk_size or settings.chunk_size,
+            overlap=min(settings.chunk_overlap, (chunk_size or settings.chunk_size) // 4)
+            if chunk_size
+            else settings.chunk_overlap,
         )
     }
     outcomes.update(unreadable)
@@ -149,7 +160,7 @@ def update(task: ClawTask, payload: UpdateKnowledgeBase) -> dict[str, Any]:
     else:
         outcomes = []
         for number, group in enumerate(groups):
-            outcomes.extend(run_batch(kb, group, settings))
+            outcomes.extend(run_batch(kb, group, settings, payload.chunk_size))
             task.report_progress(
                 len(outcomes),
                 len(items),
@@ -171,6 +182,7 @@ def update(task: ClawTask, payload: UpdateKnowledgeBase) -> dict[str, Any]:
         "cancelled": cancelled,
         "index": index,
         "failures": failures[:_MAX_FAILURES_LISTED],
+        "report": [_reported(outcome) for outcome in outcomes[:_MAX_REPORTED]],
     }
     if not payload.fan_out and task.request.parent_id:
         summary["outcomes"] = [outcome.__dict__ for outcome in outcomes]  # read back by the parent
@@ -197,6 +209,7 @@ class FanOut:
             kwargs = {
                 "knowledge_base": self.payload.knowledge_base,
                 "documents": [item.as_input() for item in group],
+                "chunk_size": self.payload.chunk_size,
                 "fan_out": False,
                 "build_index": False,
             }
@@ -219,7 +232,9 @@ class FanOut:
 
     def _run_here(self, number: int) -> None:
         try:
-            self.done[number] = run_batch(self.payload.knowledge_base, self.groups[number], self.settings)
+            self.done[number] = run_batch(
+                self.payload.knowledge_base, self.groups[number], self.settings, self.payload.chunk_size
+            )
         except PermanentError as exc:
             self.done[number] = self._failed(number, exc.message)
         self._report()

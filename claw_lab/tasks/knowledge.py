@@ -87,6 +87,7 @@ class UpdateKnowledgeBase(BaseModel):
     remove: list[DocumentId] = Field(
         default_factory=list, max_length=MAX_DOCUMENTS, validate_default=True, description="document ids to remove"
     )
+    chunk_size: int | None = Field(None, ge=64, le=100_000, description="overrides CLAW_CHUNK_SIZE for this update")
     fan_out: bool = Field(True, description="split into parallel sub-tasks of CLAW_KNOWLEDGE_BATCH_* size")
     build_index: bool = Field(True, description="bring the search index up to date at the end")
 

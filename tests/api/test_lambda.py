@@ -204,6 +204,20 @@ def test_scheduled_handlers_run_the_maintenance_functions(registry: Registry) ->
     assert report["status"] in {"ok", "degraded", "failing"}
 
 
+def test_the_scheduled_runbook_handler_submits_the_tracked_task(registry: Registry) -> None:
+    from claw_lab.errors import ValidationFailed
+    from handlers import scheduled
+
+    event = {"runbook": "health_report", "parameters": {"window_minutes": 1440}}
+    record = scheduled.run_runbook(event, CONTEXT)
+    stored = registry.get(record["id"])
+    assert stored is not None
+    assert (stored.name, stored.queue, stored.kwargs) == ("claw.notebooks.run_runbook", "maintenance", event)
+    with pytest.raises(ValidationFailed, match="window_minutes"):
+        scheduled.run_runbook({"runbook": "health_report", "parameters": {"window_minutes": "a day"}}, CONTEXT)
+    assert len(registry.list(limit=10)[0]) == 1
+
+
 def _in_fresh_process(script: str, event: dict[str, Any], settings: Settings, entries: list[str]) -> dict[str, Any]:
     """Run ``script`` (which prints one JSON line) in a new interpreter with ``event`` as its argument."""
     env = {

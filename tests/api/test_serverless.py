@@ -96,7 +96,7 @@ def test_submit_status_list_cancel_stats_through_serverless_offline(
         record = client.submit("claw.test.echo", {"text": "offline"})
         done = client.wait(record.id, timeout=30)
         assert done.state is TaskState.SUCCESS
-        assert "offline" in (done.result_preview or "")
+        assert done.result_preview == {"text": "offline"}
 
         later = client.submit("claw.test.echo", {"text": "never"}, countdown=3600)
         listed = client.list(limit=10)

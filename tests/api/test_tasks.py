@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from claw_lab.manager import TaskManager
 from claw_lab.models import TaskState
 from claw_lab.tasks.catalog import CATALOG
+from claw_lab.transitions import Transition
 
 TASKS = "/api/v1/tasks"
 
@@ -50,7 +51,7 @@ def test_submit_runs_the_task_and_the_record_follows(
     assert response.headers["location"] == f"{TASKS}/{created['id']}"
     done = _wait(client, viewer, created["id"])
     assert done["state"] == "SUCCESS"
-    assert "abab" in done["result_preview"]
+    assert done["result_preview"] == {"text": "abab"}
     assert done["worker"]
     assert done["kwargs"] == {"text": "ab", "repeat": 2}
 
@@ -239,3 +240,21 @@ def test_generate_route_takes_the_registered_input_model(
         body = schema["paths"]["/api/v1/tasks/ai/generate"]["post"]["requestBody"]["content"]["application/json"]
         assert body["schema"]["$ref"].endswith(spec.input_model.__name__)
     _nothing_enqueued(manager)
+
+
+def test_a_unique_id_prefix_names_a_task_and_an_ambiguous_one_is_a_422(
+    client: TestClient, operator: dict[str, str], viewer: dict[str, str], manager: TaskManager
+) -> None:
+    ids = [f"a11ce00{n}-{uuid.uuid4()}" for n in (1, 2)]
+    for task_id in ids:  # queued records with ids that share a prefix
+        manager.registry.apply([Transition(task_id, TaskState.QUEUED, init={"name": "claw.test.echo"})])
+    found = client.get(f"{TASKS}/a11ce001", headers=viewer)
+    assert found.status_code == 200, found.text
+    assert found.json()["id"] == ids[0]
+    cancelled = client.post(f"{TASKS}/a11ce002/cancel", headers=operator)
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["id"] == ids[1]
+    ambiguous = client.get(f"{TASKS}/a11ce00", headers=viewer)
+    assert ambiguous.status_code == 422, ambiguous.text
+    assert ambiguous.json()["error"]["code"] == "ambiguous_task_id"
+    assert client.get(f"{TASKS}/a11", headers=viewer).status_code == 404

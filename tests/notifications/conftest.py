@@ -5,7 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.receivers import SmtpServer, WebhookReceiver
+from tests.support.jobs import job_settings
+from tests.support.receivers import LOOPBACK, SmtpServer, WebhookReceiver
+
+
+@pytest.fixture(autouse=True)
+def loopback_receivers_allowed() -> Iterator[None]:
+    """The receivers here listen on loopback, which webhooks refuse unless allowed."""
+    with job_settings(webhook_allow=LOOPBACK):
+        yield
 
 
 @pytest.fixture

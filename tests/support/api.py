@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -91,3 +96,34 @@ def unreachable_manager(settings: Settings) -> Iterator[TaskManager]:
         yield manager
     finally:
         manager.broker.close()
+
+
+@contextmanager
+def api_process(env: dict[str, str], folder: Path) -> Iterator[str]:
+    """``uvicorn --factory claw_lab.api:create_app`` in a subprocess with ``env``; yields its base URL."""
+    root = Path(__file__).resolve().parents[2]
+    port = free_port()
+    log_path = folder / f"uvicorn-{port}.log"
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "claw_lab.api:create_app",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            command, cwd=root, env={**os.environ, **env, "PYTHONPATH": str(root)}, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{url}/openapi.json", timeout=5)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=15)

@@ -1,4 +1,8 @@
-"""Real receivers on loopback for notification tests: an HTTP webhook endpoint and an SMTP server (aiosmtpd)."""
+"""Real receivers on loopback for notification tests: an HTTP webhook endpoint and an SMTP server (aiosmtpd).
+
+Webhooks refuse loopback targets by default: tests that deliver to these receivers set
+``CLAW_WEBHOOK_ALLOW`` to `LOOPBACK`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+LOOPBACK = "127.0.0.1/32"
 
 
 @dataclass
@@ -49,6 +55,8 @@ class _WebhookHandler(BaseHTTPRequestHandler):
             status = 401
         self.server.received.append(Received(headers, body, valid))
         self.send_response(status)
+        if self.server.redirect is not None:
+            self.send_header("Location", self.server.redirect)
         self.send_header("Content-Type", "application/json")
         payload = json.dumps({"error": "bad signature"} if status == 401 else {"ok": status < 400}).encode()
         self.send_header("Content-Length", str(len(payload)))
@@ -57,24 +65,37 @@ class _WebhookHandler(BaseHTTPRequestHandler):
 
 
 class WebhookReceiver(ThreadingHTTPServer):
-    """Verifies ``X-Claw-Signature`` with its own HMAC code; answers ``statuses`` in turn, then 200."""
+    """Verifies ``X-Claw-Signature`` with its own HMAC code; answers ``statuses`` in turn, then 200.
+
+    With ``redirect``, every answer is a 307 to that URL instead.
+    """
 
     daemon_threads = True
 
-    def __init__(self, secret: str | None = None, statuses: list[int] | None = None) -> None:
+    def __init__(
+        self, secret: str | None = None, statuses: list[int] | None = None, redirect: str | None = None
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _WebhookHandler)
         self.secret = secret
+        self.redirect = redirect
         self.statuses = list(statuses or [])
         self.received: list[Received] = []
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     def next_status(self) -> int:
+        if self.redirect is not None:
+            return 307
         return self.statuses.pop(0) if self.statuses else 200
 
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}/hooks/claw"
+
+    @property
+    def named_url(self) -> str:
+        """The same endpoint by host name (``localhost``), for checks done after DNS."""
+        return f"http://localhost:{self.server_address[1]}/hooks/claw"
 
     def __enter__(self) -> WebhookReceiver:
         self._thread.start()

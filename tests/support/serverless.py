@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
+from tests.support.processes import stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = {"serverless": "3", "serverless-offline": "13", "serverless-python-requirements": "6"}
@@ -99,10 +100,4 @@ def serverless_offline(
                 time.sleep(0.25)
         yield url
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_group(process)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
 import signal
+import struct
 import subprocess
 import sys
+import termios
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -105,17 +110,22 @@ class UpProcess:
             raise AssertionError(f"claw-lab up did not stop on SIGTERM:\n{self.output()}") from None
 
 
-@contextmanager
-def claw_up(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[UpProcess]:
-    """Run ``claw-lab up ARGS`` with its own state directory and API port; always stopped at the end."""
-    state_dir = tmp_path / "state"
-    environment = {
+def stack_environment(state_dir: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment without its ``CLAW_*`` variables, plus the test stack's, a state dir and a free API port."""
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith("CLAW_")},
         **STACK_ENV,
         "CLAW_STATE_DIR": str(state_dir),
         "CLAW_API_PORT": str(free_port()),
         **(env or {}),
     }
+
+
+@contextmanager
+def claw_up(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[UpProcess]:
+    """Run ``claw-lab up ARGS`` with its own state directory and API port; always stopped at the end."""
+    state_dir = tmp_path / "state"
+    environment = stack_environment(state_dir, env)
     log = tmp_path / "up.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -132,3 +142,69 @@ def claw_up(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> It
     finally:
         if process.poll() is None:
             up.terminate()
+
+
+# A session leader that opens its terminal by name acquires it as its controlling terminal
+# and leads the terminal's foreground process group, as a shell's job does.
+_TERMINAL_LAUNCHER = "import os, sys; os.close(os.open(os.ttyname(0), os.O_RDWR)); os.execv(sys.argv[1], sys.argv[1:])"
+
+
+class TerminalUp(UpProcess):
+    """``claw-lab up`` in a pseudo-terminal: ``interrupt()`` types Ctrl-C."""
+
+    def __init__(
+        self, process: subprocess.Popen[bytes], state_dir: Path, log: Path, env: dict[str, str], terminal: int
+    ) -> None:
+        super().__init__(process, state_dir, log, env)
+        self.terminal = terminal
+
+    def output(self) -> str:
+        """What the terminal showed, without its styling escapes."""
+        return re.sub(r"\x1b\[[0-9;]*m", "", super().output())
+
+    def interrupt(self) -> None:
+        """Type Ctrl-C: the terminal sends SIGINT to its foreground process group."""
+        os.write(self.terminal, b"\x03")
+
+
+def _copy_terminal(terminal: int, log: Path) -> None:
+    with log.open("ab") as sink:
+        while True:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # EIO: every process holding the terminal has exited
+                return
+            if not chunk:
+                return
+            sink.write(chunk)
+            sink.flush()
+
+
+@contextmanager
+def claw_up_in_terminal(state_dir: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[TerminalUp]:
+    """Run ``claw-lab up ARGS`` as the foreground job of a pseudo-terminal 200 columns wide."""
+    environment = stack_environment(state_dir, {"NO_COLOR": "1", **(env or {})})
+    terminal, device = os.openpty()
+    fcntl.ioctl(device, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+    log = state_dir.parent / "terminal.log"
+    process = subprocess.Popen(
+        [sys.executable, "-c", _TERMINAL_LAUNCHER, *claw_lab_command("up", *args)],
+        cwd=ROOT,
+        env=environment,
+        stdin=device,
+        stdout=device,
+        stderr=device,
+        start_new_session=True,
+    )
+    os.close(device)
+    copier = threading.Thread(target=_copy_terminal, args=(terminal, log), daemon=True)
+    copier.start()
+    up = TerminalUp(process, state_dir, log, environment, terminal)
+    try:
+        yield up
+    finally:
+        if process.poll() is None:
+            up.terminate()
+        copier.join(timeout=10)
+        os.close(terminal)
+    assert not descendants(up.pid)

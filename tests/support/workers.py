@@ -8,13 +8,15 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from claw_lab.registry import Registry
 
 ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 class WorkerProcess:
@@ -86,3 +88,23 @@ def celery_worker(
         yield worker
     finally:
         worker.stop()
+
+
+def celery_command(*args: str, timeout: float = 60) -> str:
+    """Run Celery's own CLI (``python -m celery -A claw_lab.celery_app ...``) on the test Redis; its output."""
+    command = [sys.executable, "-m", "celery", "-A", "claw_lab.celery_app", *args]
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def wait_for(predicate: Callable[[], T], timeout: float, what: str) -> T:
+    """Poll ``predicate`` until it returns something truthy (returned), or fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")

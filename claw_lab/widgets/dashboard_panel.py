@@ -1,0 +1,98 @@
+"""The dashboard: live charts plus the submit, task and worker panels as tabs, over one manager and one feed."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as widgets
+
+from claw_lab.manager import Manager
+from claw_lab.widgets.charts import ChartsModel, charts_spec
+from claw_lab.widgets.connection import default_manager
+from claw_lab.widgets.monitor import TaskMonitor
+from claw_lab.widgets.render import Panel, status_html
+from claw_lab.widgets.submit import SubmitPanel
+from claw_lab.widgets.workers import WorkerPanel
+
+if TYPE_CHECKING:
+    import altair as alt
+
+__all__ = ["ChartsPanel", "Dashboard", "dashboard"]
+
+_OFFLINE = threading.Lock()
+
+
+def _jupyter_chart_class() -> type[alt.JupyterChart]:
+    """Altair's `JupyterChart`, its JavaScript bundled by vl-convert when installed (no CDN needed).
+
+    Bundling takes a few seconds, once per kernel.
+    """
+    import altair as alt
+
+    with _OFFLINE:
+        if importlib.util.find_spec("vl_convert") is not None:
+            alt.JupyterChart.enable_offline()
+    return alt.JupyterChart
+
+
+class ChartsPanel(Panel):
+    """Throughput and failure rate over the last hour, runtimes per task and queue depth, redrawn in place."""
+
+    dom_class = "claw-charts"
+
+    def __init__(self, manager: Manager | None = None, *, interval: float = 5.0, history: int = 360) -> None:
+        """Re-reads the manager every ``interval`` seconds; keeps ``history`` queue-depth samples."""
+        self._status = widgets.HTML()
+        self._area = widgets.Box([widgets.HTML("<i>drawing the charts…</i>")])
+        self.chart: alt.JupyterChart | None = None
+        model = ChartsModel(default_manager(manager), interval=interval, history=history)
+        super().__init__(model, [self._status, self._area])
+        self.model: ChartsModel = model
+        self.start()
+        # The chart widget is built off the cell's thread: its first build bundles JavaScript.
+        threading.Thread(target=self._build_chart, name="claw-charts", daemon=True).start()
+
+    def _build_chart(self) -> None:
+        chart_class = _jupyter_chart_class()
+        with self._render_lock:
+            if self.model.closed:
+                return
+            self.chart = chart_class(charts_spec(self.model), embed_options={"renderer": "svg"})
+            self._area.children = [self.chart]
+
+    def render(self) -> None:
+        model = self.model
+        when = f" · updated {model.refreshed_at:%H:%M:%S} UTC" if model.refreshed_at else ""
+        self._status.value = status_html(model, when)
+        if self.chart is not None:
+            self.chart.chart = charts_spec(model)
+
+
+class Dashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is not typed
+    """Tabs over one manager: Charts, Submit, Tasks and Workers (the panels stay reachable as attributes)."""
+
+    def __init__(self, manager: Manager | None = None, **charts: Any) -> None:
+        manager = default_manager(manager)
+        self.charts = ChartsPanel(manager, **charts)
+        self.submit = SubmitPanel(manager=manager)
+        self.monitor = TaskMonitor(manager=manager)
+        self.workers = WorkerPanel(manager=manager)
+        tabs = widgets.Tab(children=[self.charts, self.submit, self.monitor, self.workers])
+        tabs.titles = ("Charts", "Submit", "Tasks", "Workers")
+        self.tabs = tabs
+        super().__init__(children=[tabs])
+        self.add_class("claw-dashboard")
+
+    def close(self) -> None:
+        """Close every panel (each unsubscribes from the feed) and the tabs."""
+        for panel in (self.charts, self.submit, self.monitor, self.workers):
+            panel.close()
+        self.tabs.close()
+        super().close()
+
+
+def dashboard(manager: Manager | None = None) -> Dashboard:
+    """The dashboard over ``manager`` (default: `connect()`); display it as a cell's last line."""
+    return Dashboard(manager)

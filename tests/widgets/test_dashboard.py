@@ -1,0 +1,54 @@
+"""The dashboard: its tabs over one manager and one feed, and the charts panel redrawn in place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from claw_lab.manager import Manager
+from claw_lab.widgets import dashboard
+from claw_lab.widgets.dashboard_panel import ChartsPanel
+from claw_lab.widgets.feed import EventFeed
+from tests.support.widgets import eventually
+
+
+def _inline_rows(spec: Any) -> list[dict[str, Any]]:
+    """Every row of every inline dataset in a Vega-Lite spec."""
+    if isinstance(spec, list):
+        return [row for part in spec for row in _inline_rows(part)]
+    if not isinstance(spec, dict):
+        return []
+    rows = list(spec["data"].get("values", [])) if isinstance(spec.get("data"), dict) else []
+    return rows + [row for key, part in spec.items() if key != "data" for row in _inline_rows(part)]
+
+
+def test_charts_panel_redraws_in_place(manager: Manager, feed: EventFeed, worker: object) -> None:
+    panel = ChartsPanel(manager, interval=60)
+    try:
+        chart = eventually(lambda: panel.chart, timeout=60, what="the chart widget")
+        assert panel._area.children == (chart,)
+        before = chart.spec
+        record = manager.submit("claw.test.echo", {"text": "x"})
+        manager.wait(record.id, timeout=15)  # type: ignore[attr-defined]
+        panel.model.refresh()
+        assert chart.spec != before
+        succeeded = {
+            (row["minute"], row["tasks"]) for row in _inline_rows(chart.spec) if row.get("outcome") == "succeeded"
+        }
+        assert sum(tasks for _, tasks in succeeded) == 1
+        assert "updated" in panel._status.value
+    finally:
+        panel.close()
+
+
+def test_dashboard_tabs_share_one_feed_and_close_together(manager: Manager, feed: EventFeed) -> None:
+    board = dashboard(manager)
+    try:
+        assert "claw-dashboard" in board._dom_classes
+        assert board.tabs.titles == ("Charts", "Submit", "Tasks", "Workers")
+        panels = [board.charts, board.submit, board.monitor, board.workers]
+        assert list(board.tabs.children) == panels
+        assert {panel.model.feed for panel in panels} == {feed}
+        eventually(lambda: len(feed.subscribers) >= 4, what="every panel subscribed")
+    finally:
+        board.close()
+    assert feed.subscribers == []
