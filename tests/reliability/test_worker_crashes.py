@@ -63,6 +63,7 @@ def test_workers_killed_three_times(manager: TaskManager, registry: Registry, tm
         # A worker killed between popping a message and recording it unacknowledged loses it (kombu's
         # Redis transport): the health check marks the waiting task LOST, and a retry runs it again.
         impatient = TaskManager(manager.settings.model_copy(update={"health_queued_grace": 1}), registry=registry)
+        stack.callback(lambda: impatient.broker.close())
         retried: dict[str, str] = {}
         deadline = time.monotonic() + 180
         while True:
