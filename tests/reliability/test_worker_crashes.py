@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from claw_lab.health import check_health
 from claw_lab.manager import TaskManager
 from claw_lab.models import TaskState
 from claw_lab.registry import Registry
@@ -59,28 +60,47 @@ def test_workers_killed_three_times(manager: TaskManager, registry: Registry, tm
             killed.append(victim.hostname)
             workers.append(start())
 
+        # A worker killed between popping a message and recording it unacknowledged loses it (kombu's
+        # Redis transport): the health check marks the waiting task LOST, and a retry runs it again.
+        impatient = TaskManager(manager.settings.model_copy(update={"health_queued_grace": 1}), registry=registry)
+        stack.callback(lambda: impatient.broker.close())
+        retried: dict[str, str] = {}
         deadline = time.monotonic() + 180
-        while progress() < TASKS or manager.stats().unacked or any(q.depth for q in manager.stats().queues):
+        while True:
+            stats = manager.stats()
+            idle = not stats.unacked and not any(q.depth for q in stats.queues)
+            if idle and stats.by_state[TaskState.SUCCESS] == TASKS:
+                break
+            if idle:
+                time.sleep(1.5)
+                report = check_health(impatient, notify=False)
+                retried.update(report.requeued)
+                for task_id in set(report.lost) - set(retried):
+                    retried[task_id] = manager.retry(task_id).id
+                print(f"seed {seed}: retried {retried}")
             if time.monotonic() > deadline:
-                stats = manager.stats()
                 behind = [(r.id, r.state, r.worker) for r in manager.list(limit=TASKS).items if not r.state.finished]
                 held = f"unacked {stats.unacked}, {stats.queues}"
                 raise AssertionError(f"seed {seed}: {stats.by_state}, {held}: {behind}")
             time.sleep(0.2)
 
     stats = manager.stats()
-    assert stats.total == TASKS, f"seed {seed}"
+    assert stats.total == TASKS + len(retried), f"seed {seed}"
     assert stats.by_state[TaskState.SUCCESS] == TASKS
-    assert all(count == 0 for state, count in stats.by_state.items() if state is not TaskState.SUCCESS)
-    assert stats.by_name["claw.test.mark"] == {TaskState.SUCCESS: TASKS}
-    records = manager.list(limit=TASKS).items
-    assert {r.id for r in records} == set(ids)
-    assert all(r.state is TaskState.SUCCESS and r.finished_at is not None for r in records)
+    assert stats.by_state[TaskState.LOST] == len(retried)
+    others = {state: n for state, n in stats.by_state.items() if state not in (TaskState.SUCCESS, TaskState.LOST)}
+    assert not any(others.values()), others
+    records = {r.id: r for r in manager.list(limit=TASKS + len(retried)).items}
+    assert set(records) == set(ids) | set(retried.values())
+    finished = (set(ids) - set(retried)) | set(retried.values())
+    assert all(records[i].state is TaskState.SUCCESS and records[i].finished_at is not None for i in finished)
+    assert all(records[i].state is TaskState.LOST and records[i].retried_by == retried[i] for i in retried)
     runs = ledger_runs(ledger)
-    assert set(runs) == set(ids)  # every task ran at least once
+    assert finished <= set(runs)  # every task ran at least once
     # A task runs again only when its message came back to another worker; each such delivery is counted.
-    assert sum(runs.values()) - TASKS <= sum(r.redeliveries for r in records), f"seed {seed}"
-    # The idempotent effect: one file per task, as if each ran once.
-    assert sorted(path.name for path in output.iterdir()) == sorted(ids)
-    assert all((output / i).read_text() == f"done {i}" for i in ids)
+    again = sum(runs.values()) - len(runs)
+    assert again <= sum(r.redeliveries for r in records.values()), f"seed {seed}"
+    # The idempotent effect: one file per task that ran, as if each ran once.
+    assert {path.name for path in output.iterdir()} == set(runs)
+    assert all((output / i).read_text() == f"done {i}" for i in runs)
     assert len(set(killed)) == 3
