@@ -313,12 +313,17 @@ def _cell_error(exc: BaseException) -> CellError:
 
 @contextlib.contextmanager
 def _thread_event_loop() -> Iterator[None]:
-    """Give a worker thread an event loop for papermill's kernel client, and close it afterwards."""
+    """Give a worker thread an event loop for papermill's kernel client, and close it afterwards.
+
+    The loop is jupyter_core's own for this thread (the one its ``run_sync`` would create
+    and keep open), so no loop outlives the run.
+    """
     if threading.current_thread() is threading.main_thread():
         yield
         return
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
+    from jupyter_core.utils import ensure_event_loop
+
+    loop = ensure_event_loop()
     try:
         yield
     finally:
