@@ -44,6 +44,7 @@ from claw_lab.priority import transport_priority
 from claw_lab.registry import PREFIX_MIN, Registry
 from claw_lab.settings import Settings, redact
 from claw_lab.tasks.catalog import CATALOG, QUEUES, TaskSpec, load_task_modules
+from claw_lab.transitions import Transition
 from claw_lab.validation import (
     MAX_PAGE,
     THROUGHPUT_MINUTES,
@@ -242,18 +243,22 @@ class TaskManager:
         headers: dict[str, object] = {"claw_submitted_ms": submitted_ms}
         if retry_of is not None:
             headers["claw_retry_of"] = retry_of
-        self._backend(
-            lambda: self.app.send_task(
-                spec.name,
-                kwargs=payload,
-                task_id=task_id,
-                queue=queue or spec.queue,
-                priority=transport_priority(level),
-                countdown=countdown,
-                headers=headers,
-            ),
-            broker=True,
-        )
+        try:
+            self._backend(
+                lambda: self.app.send_task(
+                    spec.name,
+                    kwargs=payload,
+                    task_id=task_id,
+                    queue=queue or spec.queue,
+                    priority=transport_priority(level),
+                    countdown=countdown,
+                    headers=headers,
+                ),
+                broker=True,
+            )
+        except BackendUnavailable as error:
+            self._not_published(task_id, spec.name, error)
+            raise
         return TaskRecord(
             id=task_id,
             name=spec.name,
@@ -264,6 +269,20 @@ class TaskManager:
             submitted_at=datetime.fromtimestamp(submitted_ms / 1000, UTC),
             retry_of=retry_of,
         )
+
+    def _not_published(self, task_id: str, name: str, error: BackendUnavailable) -> None:
+        """Fail the QUEUED record the publish hook wrote before the broker refused the message (retryable)."""
+        now = time.time()
+        failed = Transition(
+            task_id,
+            TaskState.FAILURE,
+            at=now,
+            init={"name": name},
+            set={"error_type": "NotPublished", "error_message": f"never enqueued: {error}", "finished_at": now},
+            expect={"state": TaskState.QUEUED},
+        )
+        with contextlib.suppress(*_BACKEND_ERRORS):
+            self.registry.apply([failed])
 
     def _release_quietly(self, key: str, task_id: str) -> None:
         with contextlib.suppress(*_BACKEND_ERRORS):

@@ -48,9 +48,13 @@ def api_command(host: str, port: int, *, reload: bool = False, extra: Sequence[s
     return [*command, *(["--reload"] if reload else []), *extra]
 
 
+FLOWER_APP = "claw_lab.flower_app:app"
+
+
 def flower_command(port: int, *, address: str = "127.0.0.1", extra: Sequence[str] = ()) -> list[str]:
-    """The ``celery flower`` command line, monitoring the same app (secrets go in `flower_env`, never here)."""
-    return [*celery_command("flower", f"--address={address}", f"--port={port}"), *extra]
+    """The ``celery flower`` command line for claw_lab's app (secrets go in `flower_env`, never here)."""
+    command = [sys.executable, "-m", "celery", "-A", FLOWER_APP, "flower", f"--address={address}", f"--port={port}"]
+    return [*command, *extra]
 
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -313,20 +313,20 @@ def _cell_error(exc: BaseException) -> CellError:
 
 @contextlib.contextmanager
 def _thread_event_loop() -> Iterator[None]:
-    """Give a worker thread an event loop for papermill's kernel client, and close it afterwards.
+    """Close the event loop papermill's kernel client made for a worker thread once the run is over.
 
-    The loop is jupyter_core's own for this thread (the one its ``run_sync`` would create
-    and keep open), so no loop outlives the run.
+    jupyter_core keeps one loop per thread context and never closes it; in a pool thread
+    that loop would otherwise outlive the run (and leak its sockets when the thread ends).
     """
     if threading.current_thread() is threading.main_thread():
         yield
         return
-    from jupyter_core.utils import ensure_event_loop
-
-    loop = ensure_event_loop()
     try:
         yield
     finally:
+        from jupyter_core.utils import ensure_event_loop
+
+        loop = ensure_event_loop()
         asyncio.set_event_loop(None)
         loop.close()
 

@@ -264,10 +264,19 @@ class TrackingHooks:
 
     # --- publisher side ------------------------------------------------------------------
     def before_publish(
-        self, headers: dict[str, Any] | None = None, properties: dict[str, Any] | None = None, **_: Any
+        self,
+        sender: str | None = None,
+        body: Any = None,
+        headers: dict[str, Any] | None = None,
+        properties: dict[str, Any] | None = None,
+        routing_key: str | None = None,
+        **_: Any,
     ) -> None:
-        if headers and "id" in headers:
-            self._priorities[headers["id"]] = user_priority((properties or {}).get("priority"))
+        if not headers or "id" not in headers:
+            return
+        self._priorities[headers["id"]] = user_priority((properties or {}).get("priority"))
+        if self._recorded_before_sending(headers):
+            self._record_publish(sender, body, headers, routing_key, now=True)
 
     def after_publish(
         self,
@@ -277,7 +286,24 @@ class TrackingHooks:
         routing_key: str | None = None,
         **_: Any,
     ) -> None:
-        if not headers or "id" not in headers or sender not in self.app.tasks:
+        if headers and "id" in headers and not self._recorded_before_sending(headers):
+            self._record_publish(sender, body, headers, routing_key, now=False)
+
+    def _recorded_before_sending(self, headers: dict[str, Any]) -> bool:
+        """Whether this publish's QUEUED is written before the message goes out.
+
+        A manager's submit or retry (stamped ``claw_submitted_ms``) and any publish outside a
+        running task must be listed when the call returns, and a worker may finish the task
+        before the publish returns: writing first keeps QUEUED ahead of every later event.
+        Inside a task (retries, sub-tasks) the write goes to the flusher after the publish.
+        """
+        retries = int(headers.get("retries") or 0)
+        return bool(headers.get("claw_submitted_ms") and not retries) or self.app.current_worker_task is None
+
+    def _record_publish(
+        self, sender: str | None, body: Any, headers: dict[str, Any], routing_key: str | None, *, now: bool
+    ) -> None:
+        if sender not in self.app.tasks:
             return
         task_id = headers["id"]
         retries = int(headers.get("retries") or 0)
@@ -286,25 +312,23 @@ class TrackingHooks:
         if encoded is not None and len(encoded.encode()) > self.settings().max_kwargs_bytes:
             encoded = None
         stamped = headers.get("claw_submitted_ms")  # set by TaskManager.submit and .retry, which return that time
-        now = int(stamped) / 1000 if stamped and not retries else time.time()
-        # A manager's publish (stamped) or any publish outside a running task must be
-        # recorded when the call returns; inside a task (retries, sub-tasks) the flusher may batch it.
+        at = int(stamped) / 1000 if stamped and not retries else time.time()
         self.tracker.emit(
             Transition(
                 task_id,
                 TaskState.RETRY if retries else TaskState.QUEUED,
                 attempt=retries,
-                at=now,
+                at=at,
                 init={
                     "name": sender,
                     "queue": routing_key or "",
                     "priority": self._priorities.pop(task_id, None),
                     "kwargs": encoded,
-                    "submitted_at": now,
+                    "submitted_at": at,
                     "retry_of": headers.get("claw_retry_of"),
                 },
             ),
-            now=bool(stamped and not retries) or self.app.current_worker_task is None,
+            now=now,
         )
 
     # --- worker side ---------------------------------------------------------------------

@@ -6,8 +6,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from celery import signals
 
+from claw_lab.celery_app import create_celery_app
 from claw_lab.errors import (
+    BackendUnavailable,
     InvalidCursor,
     PayloadTooLarge,
     TaskNotFound,
@@ -17,6 +20,8 @@ from claw_lab.errors import (
 )
 from claw_lab.manager import TaskManager
 from claw_lab.models import TaskState
+from claw_lab.redis_server import free_port
+from claw_lab.registry import Registry
 
 
 def _nothing_enqueued(manager: TaskManager) -> None:
@@ -211,6 +216,41 @@ def test_events_follow_a_task(manager: TaskManager, worker: object) -> None:
     states = [event.state for event in page.events if event.task_id == record.id]
     assert states == [TaskState.QUEUED, TaskState.STARTED, TaskState.SUCCESS]
     assert manager.events(page.cursor, wait=0.1).events == []
+
+
+def test_a_submit_is_recorded_before_its_message_is_sent(manager: TaskManager, registry: Registry) -> None:
+    # A worker may finish a task before the publish returns: its QUEUED must already be there.
+    seen: dict[str, object] = {}
+
+    def look(headers: dict[str, object] | None = None, **_: object) -> None:
+        task_id = str((headers or {}).get("id"))
+        seen[task_id] = registry.get(task_id)
+
+    signals.before_task_publish.connect(look, weak=False)  # runs after claw_lab's own receiver
+    try:
+        record = manager.submit("claw.test.echo", {"text": "first"})
+    finally:
+        signals.before_task_publish.disconnect(look)
+    written = seen[record.id]
+    assert written is not None
+    assert written.state is TaskState.QUEUED
+    assert written.kwargs == {"text": "first", "repeat": 1}  # as validated, defaults filled in
+
+
+def test_a_submit_the_broker_refuses_fails_its_record(manager: TaskManager, registry: Registry) -> None:
+    # The broker apart from the registry (CLAW_BROKER_URL), and down.
+    dead = manager.settings.model_copy(update={"broker_url": f"redis://127.0.0.1:{free_port()}/0"})
+    app = create_celery_app(lambda: dead)
+    app.conf.broker_connection_retry = False
+    app.conf.broker_transport_options = {**app.conf.broker_transport_options, "max_retries": 0}
+    refused = TaskManager(manager.settings, registry=registry, app=app)
+    with pytest.raises(BackendUnavailable):
+        refused.submit("claw.test.echo", {"text": "lost"}, queue="ai")
+    (record,) = manager.list().items
+    assert record.state is TaskState.FAILURE
+    assert record.error is not None
+    assert record.error.type == "NotPublished"
+    assert manager.retry(record.id).retry_of == record.id  # retryable once the broker is back
 
 
 def test_events_wait_longer_than_the_socket_timeout(manager: TaskManager) -> None:

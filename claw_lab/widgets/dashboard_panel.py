@@ -11,8 +11,9 @@ import ipywidgets as widgets
 from claw_lab.manager import Manager
 from claw_lab.widgets.charts import ChartsModel, charts_spec
 from claw_lab.widgets.connection import default_manager
+from claw_lab.widgets.feed import describe_error
 from claw_lab.widgets.monitor import TaskMonitor
-from claw_lab.widgets.render import Panel, status_html
+from claw_lab.widgets.render import Panel, error_html, status_html
 from claw_lab.widgets.runbooks import RunbookPanel
 from claw_lab.widgets.submit import SubmitPanel
 from claw_lab.widgets.workers import WorkerPanel
@@ -56,12 +57,18 @@ class ChartsPanel(Panel):
         threading.Thread(target=self._build_chart, name="claw-charts", daemon=True).start()
 
     def _build_chart(self) -> None:
-        chart_class = _jupyter_chart_class()
-        with self._render_lock:
-            if self.model.closed:
-                return
-            self.chart = chart_class(charts_spec(self.model), embed_options={"renderer": "svg"})
-            self._area.children = [self.chart]
+        placeholder = self._area.children
+        try:
+            chart_class = _jupyter_chart_class()
+            with self._render_lock:
+                if self.model.closed:
+                    return
+                self.chart = chart_class(charts_spec(self.model), embed_options={"renderer": "svg"})
+                self._area.children = [self.chart]
+        except Exception as exc:  # shown in the panel: a chart that cannot be built must not be a silent blank
+            self._area.children = [widgets.HTML(error_html(f"the charts cannot be drawn: {describe_error(exc)}"))]
+        for widget in placeholder:
+            widget.close()
 
     def render(self) -> None:
         model = self.model

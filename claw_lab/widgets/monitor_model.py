@@ -127,6 +127,11 @@ class MonitorModel(PanelModel):
                 self.names = sorted(kind.name for kind in self.manager.task_types())
             self._read_page()
             self._read_counts()
+            if self.detail is not None:  # the record shown below the table may have moved on too
+                try:
+                    self.detail = self.manager.get(self.detail.id)
+                except TaskNotFound:
+                    self.detail = None
             self.loaded = True
 
         self.attempt(read)

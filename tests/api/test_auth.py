@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from claw_lab.api import create_app
 from claw_lab.errors import ConfigurationError
 from claw_lab.manager import TaskManager
 from claw_lab.settings import Settings
-from claw_lab.tokens import Role
+from claw_lab.tokens import Role, mint_token
 from tests.support.api import bearer
 
 MISSING = str(uuid.uuid4())
@@ -125,3 +126,18 @@ def test_tokens_never_reach_logs_or_bodies(
     for token in (*tokens.values(), bad):
         assert token not in caplog.text
         assert all(token not in body for body in bodies)
+
+
+def test_a_tokens_file_alone_configures_the_api(settings: Settings, manager: TaskManager, tmp_path: Path) -> None:
+    token, entry = mint_token("from-file", Role.VIEWER)
+    tokens_file = tmp_path / "tokens"
+    tokens_file.write_text(f"# one per line\n{entry.entry}\n")
+    app = create_app(settings.model_copy(update={"api_tokens": [], "api_tokens_file": tokens_file}), manager)
+    with TestClient(app) as client:
+        assert client.get("/api/v1/tasks", headers=bearer(token)).status_code == 200
+    for problem, match in ((tmp_path / "missing", "cannot be read"), (tokens_file, "entry 1 must be")):
+        if problem.exists():
+            problem.write_text("from-file:viewer:not-hex\n")
+        with pytest.raises(ConfigurationError, match=match) as refused:
+            create_app(settings.model_copy(update={"api_tokens": [], "api_tokens_file": problem}), manager)
+        assert "CLAW_API_TOKENS_FILE" in refused.value.message

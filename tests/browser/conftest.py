@@ -13,9 +13,15 @@ from claw_lab.settings import Settings
 from tests.support.lab import CHROMIUM, CHROMIUM_ARGS, JupyterLab, save_screenshot
 
 
+def require_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found: `make test` installs chromium with apt when run as root")
+
+
 @pytest.fixture(scope="session")
 def lab(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
     """JupyterLab whose kernels reach the test Redis (``CLAW_*`` come through the server's environment)."""
+    require_chromium()  # no point in a server nothing will look at
     claw_env = {key: value for key, value in os.environ.items() if key.startswith("CLAW_")}
     server = JupyterLab(tmp_path_factory.mktemp("lab"), claw_env).start()
     yield server
@@ -25,8 +31,7 @@ def lab(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium driven by Playwright (Playwright's own browser download is not used)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found: `make test` installs chromium with apt when run as root")
+    require_chromium()
     expect.set_options(timeout=15_000)
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

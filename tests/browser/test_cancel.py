@@ -31,5 +31,6 @@ def test_cancel_with_terminate_from_the_monitor_revokes_a_running_task(
         monitor.get_by_role("button", name="Cancel").click()
         expect(row).to_contain_text("REVOKED")
         expect(monitor.locator(f'.claw-outcome[data-task-id="{record.id}"]')).to_contain_text("cancel")
+        expect(monitor.locator(".claw-record")).to_contain_text("REVOKED")  # the full record below, too
         save_screenshot(monitor, screenshots, "cancel-from-monitor")
     assert manager.get(record.id).state is TaskState.REVOKED

@@ -63,7 +63,7 @@ def test_a_task_submitted_by_clicking_reaches_success_in_the_monitor(
     assert record.state == "SUCCESS"
     followed = page.locator(".jp-Cell").nth(2).locator(".claw-follow")
     expect(followed).to_contain_text("SUCCESS")  # the cell returned long before: updated live
-    expect(followed).to_contain_text("'slept': 1.5")
+    expect(followed).to_contain_text('"slept": 1.5')  # the result preview is JSON
     save_screenshot(submit, screenshots, "submit-panel")
     save_screenshot(page.locator(".claw-monitor"), screenshots, "task-monitor")
     save_screenshot(followed, screenshots, "submit-and-follow")

@@ -19,18 +19,22 @@ from claw_lab.widgets.feed import EventFeed
 from tests.support.api import live_server, mint_role_tokens, with_tokens
 
 
-@pytest.fixture(params=["redis", "http"])
-def manager(request: pytest.FixtureRequest, registry: Registry, settings: Settings) -> Iterator[Manager]:
-    """A TaskManager, or an HttpManager (admin token) talking to the API served by uvicorn over it."""
-    core = TaskManager.default()
-    if request.param == "redis":
-        yield core
-        return
+@pytest.fixture(scope="module")
+def api_url(settings: Settings) -> Iterator[tuple[str, str]]:
+    """The API served by uvicorn over a TaskManager for the module's tests, and an admin token."""
     tokens, entries = mint_role_tokens()
-    with (
-        live_server(create_app(with_tokens(settings, entries), core)) as server,
-        HttpManager(server.url, tokens[Role.ADMIN], retries=1, backoff=0.05) as http,
-    ):
+    with live_server(create_app(with_tokens(settings, entries), TaskManager.default())) as server:
+        yield server.url, tokens[Role.ADMIN]
+
+
+@pytest.fixture(params=["redis", "http"])
+def manager(request: pytest.FixtureRequest, registry: Registry) -> Iterator[Manager]:
+    """A TaskManager, or an HttpManager (admin token) talking to the API served by uvicorn over one."""
+    if request.param == "redis":
+        yield TaskManager.default()
+        return
+    url, token = request.getfixturevalue("api_url")
+    with HttpManager(url, token, retries=1, backoff=0.05) as http:
         yield http
 
 

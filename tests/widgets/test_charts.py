@@ -6,8 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from claw_lab.manager import Manager
+from claw_lab.models import TaskStats
+from claw_lab.settings import Settings
 from claw_lab.widgets.charts import ChartsModel, QueueHistory, charts_spec, runtime_rows, throughput_rows
 from claw_lab.widgets.feed import EventFeed
+from tests.support.api import unreachable_manager
 from tests.support.widgets import eventually
 
 
@@ -56,9 +59,7 @@ def test_queue_history_is_bounded_and_keeps_the_newest(manager: Manager) -> None
     assert sum(row["depth"] for row in rows if row["at"] == rows[-1]["at"]) == 3
 
 
-def test_model_refreshes_on_the_feed_and_keeps_errors_readable(
-    manager: Manager, feed: EventFeed, worker: object
-) -> None:
+def test_model_refreshes_on_the_feed(manager: Manager, feed: EventFeed, worker: object) -> None:
     model = ChartsModel(manager, feed, interval=0.3, history=5)
     model.open()
     try:
@@ -71,3 +72,17 @@ def test_model_refreshes_on_the_feed_and_keeps_errors_readable(
         assert len(spec["vconcat"]) == 2
     finally:
         model.close()
+
+
+def test_an_unreachable_backend_is_a_readable_error_and_the_data_stays(settings: Settings) -> None:
+    with unreachable_manager(settings) as dead:
+        model = ChartsModel(dead, EventFeed(dead))
+        model.queues.record(
+            TaskStats(total=0, by_state={}, by_name={}, rates={}, runtimes={}, queues=[], unacked=2, workers=0)
+        )
+        model.refresh()
+        assert model.error is not None
+        assert "unreachable" in model.error
+        assert "Traceback" not in model.error
+        assert len(model.queues) == 1
+        assert model.refreshed_at is None

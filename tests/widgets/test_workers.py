@@ -74,7 +74,7 @@ def test_pool_restart_and_shutdown_report_who_acknowledged(
                 what="the shutdown report",
             )
             assert report.acknowledged == [process.hostname]
-            assert process.process.wait(timeout=30) == 0
+            assert process.process.wait(timeout=60) == 0
             eventually(lambda: process.hostname not in panel.targets.options, what="the worker gone from the panel")
         finally:
             panel.close()
