@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from claw_lab.widgets.dashboard_panel import dashboard
     from claw_lab.widgets.follow_panel import follow, submit_and_follow
     from claw_lab.widgets.monitor import TaskMonitor
+    from claw_lab.widgets.runbooks import RunbookPanel
     from claw_lab.widgets.submit import SubmitPanel
     from claw_lab.widgets.workers import WorkerPanel
 
@@ -31,6 +32,7 @@ __all__ = [  # noqa: RUF022  (grouped, not sorted)
     "SubmitPanel",
     "TaskMonitor",
     "WorkerPanel",
+    "RunbookPanel",
     "dashboard",
     # one-cell displays
     "follow",
@@ -42,6 +44,7 @@ _HOMES = {
     "SubmitPanel": "claw_lab.widgets.submit",
     "TaskMonitor": "claw_lab.widgets.monitor",
     "WorkerPanel": "claw_lab.widgets.workers",
+    "RunbookPanel": "claw_lab.widgets.runbooks",
     "dashboard": "claw_lab.widgets.dashboard_panel",
     "follow": "claw_lab.widgets.follow_panel",
     "submit_and_follow": "claw_lab.widgets.follow_panel",

@@ -1,4 +1,4 @@
-"""The dashboard: live charts plus the submit, task and worker panels as tabs, over one manager and one feed."""
+"""The dashboard: live charts and the submit, task, worker and runbook panels as tabs, over one manager and feed."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from claw_lab.widgets.connection import default_manager
 from claw_lab.widgets.feed import describe_error
 from claw_lab.widgets.monitor import TaskMonitor
 from claw_lab.widgets.render import Panel, error_html, status_html
+from claw_lab.widgets.runbooks import RunbookPanel
 from claw_lab.widgets.submit import SubmitPanel
 from claw_lab.widgets.workers import WorkerPanel
 
@@ -78,7 +79,7 @@ class ChartsPanel(Panel):
 
 
 class Dashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is not typed
-    """Tabs over one manager: Charts, Submit, Tasks and Workers (the panels stay reachable as attributes)."""
+    """Tabs over one manager: Charts, Submit, Tasks, Workers and Runbooks (the panels stay reachable as attributes)."""
 
     def __init__(self, manager: Manager | None = None, **charts: Any) -> None:
         manager = default_manager(manager)
@@ -86,15 +87,16 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is not typed
         self.submit = SubmitPanel(manager=manager)
         self.monitor = TaskMonitor(manager=manager)
         self.workers = WorkerPanel(manager=manager)
-        tabs = widgets.Tab(children=[self.charts, self.submit, self.monitor, self.workers])
-        tabs.titles = ("Charts", "Submit", "Tasks", "Workers")
+        self.runbooks = RunbookPanel(manager=manager)
+        tabs = widgets.Tab(children=[self.charts, self.submit, self.monitor, self.workers, self.runbooks])
+        tabs.titles = ("Charts", "Submit", "Tasks", "Workers", "Runbooks")
         self.tabs = tabs
         super().__init__(children=[tabs])
         self.add_class("claw-dashboard")
 
     def close(self) -> None:
         """Close every panel (each unsubscribes from the feed) and the tabs."""
-        for panel in (self.charts, self.submit, self.monitor, self.workers):
+        for panel in (self.charts, self.submit, self.monitor, self.workers, self.runbooks):
             panel.close()
         self.tabs.close()
         super().close()

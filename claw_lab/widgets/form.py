@@ -19,7 +19,7 @@ import ipywidgets as widgets
 
 from claw_lab.widgets.render import error_html
 
-__all__ = ["FormField", "build_fields"]
+__all__ = ["FormField", "FormInvalid", "build_fields", "fill_form", "form_values"]
 
 LONG_TEXT = frozenset({"text", "content", "message", "messages", "document", "body", "prompt", "query", "question"})
 _BIG = 10**12
@@ -27,6 +27,14 @@ _BIG = 10**12
 
 class InvalidInput(ValueError):
     """A field's content cannot become a value (a JSON box that does not parse)."""
+
+
+class FormInvalid(InvalidInput):
+    """Some fields cannot become values; ``problems`` holds the message of each, by field name."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in problems.items()))
+        self.problems = problems
 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -147,3 +155,29 @@ def build_fields(schema: dict[str, Any]) -> list[FormField]:
     """A field per property of an object schema, in the schema's order."""
     required = set(schema.get("required", []))
     return [FormField(name, prop, schema, name in required) for name, prop in schema.get("properties", {}).items()]
+
+
+def fill_form(form: widgets.VBox, schema: dict[str, Any]) -> dict[str, FormField]:
+    """Replace ``form``'s fields with those of ``schema`` (closing the old ones); the new fields by name."""
+    old = form.children
+    fields = {field.name: field for field in build_fields(schema)}
+    form.children = [field.box for field in fields.values()]
+    for box in old:
+        box.close()
+    return fields
+
+
+def form_values(fields: dict[str, FormField]) -> dict[str, Any]:
+    """The values of the fields to send (required or changed); `FormInvalid` names each one that cannot be read."""
+    values: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for name, field in fields.items():
+        if not field.included():
+            continue
+        try:
+            values[name] = field.value()
+        except InvalidInput as exc:
+            problems[name] = str(exc)
+    if problems:
+        raise FormInvalid(problems)
+    return values

@@ -29,7 +29,7 @@ from claw_lab.tasks.catalog import QUEUES
 from claw_lab.widgets.connection import default_manager
 from claw_lab.widgets.feed import EventFeed
 from claw_lab.widgets.follow_panel import FollowPanel
-from claw_lab.widgets.form import FormField, InvalidInput, build_fields
+from claw_lab.widgets.form import FormField, FormInvalid, InvalidInput, fill_form, form_values
 from claw_lab.widgets.render import Panel, error_html, status_html
 from claw_lab.widgets.state import FollowModel, SubmitModel
 
@@ -105,28 +105,16 @@ class SubmitPanel(Panel):
             return
         self._form_for = kind.name
         self.description.value = f'<div style="font-size:12px">{escape(kind.description)} (queue {kind.queue})</div>'
-        old = self.form.children
-        self.fields = {field.name: field for field in build_fields(kind.input_schema)}
-        self.form.children = [field.box for field in self.fields.values()]
-        for box in old:
-            box.close()
+        self.fields = fill_form(self.form, kind.input_schema)
         self._show_errors({})
 
     def kwargs(self) -> dict[str, Any]:
         """The task's kwargs as the form holds them; `InvalidInput` errors are shown and re-raised."""
-        values: dict[str, Any] = {}
-        problems: dict[str, str] = {}
-        for name, field in self.fields.items():
-            if not field.included():
-                continue
-            try:
-                values[name] = field.value()
-            except InvalidInput as exc:
-                problems[name] = str(exc)
-        if problems:
-            self.model.fail(problems)
-            raise InvalidInput("; ".join(f"{k}: {v}" for k, v in problems.items()))
-        return values
+        try:
+            return form_values(self.fields)
+        except FormInvalid as exc:
+            self.model.fail(exc.problems)
+            raise
 
     def submit(self) -> None:
         """Validate the form and submit on the action pool (what the Submit button does)."""

@@ -44,11 +44,11 @@ def test_dashboard_tabs_share_one_feed_and_close_together(manager: Manager, feed
     board = dashboard(manager)
     try:
         assert "claw-dashboard" in board._dom_classes
-        assert board.tabs.titles == ("Charts", "Submit", "Tasks", "Workers")
-        panels = [board.charts, board.submit, board.monitor, board.workers]
+        assert board.tabs.titles == ("Charts", "Submit", "Tasks", "Workers", "Runbooks")
+        panels = [board.charts, board.submit, board.monitor, board.workers, board.runbooks]
         assert list(board.tabs.children) == panels
         assert {panel.model.feed for panel in panels} == {feed}
-        eventually(lambda: len(feed.subscribers) >= 4, what="every panel subscribed")
+        eventually(lambda: len(feed.subscribers) >= 5, what="every panel subscribed")
     finally:
         board.close()
     assert feed.subscribers == []
