@@ -15,6 +15,7 @@ from claw_lab.widgets.feed import describe_error
 from claw_lab.widgets.monitor import TaskMonitor
 from claw_lab.widgets.render import Panel, error_html, status_html
 from claw_lab.widgets.runbooks import RunbookPanel
+from claw_lab.widgets.state import HEAVY_IMPORTS
 from claw_lab.widgets.submit import SubmitPanel
 from claw_lab.widgets.workers import WorkerPanel
 
@@ -23,17 +24,15 @@ if TYPE_CHECKING:
 
 __all__ = ["ChartsPanel", "Dashboard", "dashboard"]
 
-_OFFLINE = threading.Lock()
-
 
 def _jupyter_chart_class() -> type[alt.JupyterChart]:
     """Altair's `JupyterChart`, its JavaScript bundled by vl-convert when installed (no CDN needed).
 
     Bundling takes a few seconds, once per kernel.
     """
-    import altair as alt
+    with HEAVY_IMPORTS:
+        import altair as alt
 
-    with _OFFLINE:
         if importlib.util.find_spec("vl_convert") is not None:
             alt.JupyterChart.enable_offline()
     return alt.JupyterChart

@@ -22,7 +22,7 @@ from claw_lab.manager import Manager
 from claw_lab.models import TaskEvent, TaskRecord
 from claw_lab.settings import Settings, get_settings
 from claw_lab.widgets.feed import EventFeed, describe_error
-from claw_lab.widgets.state import PanelModel, form_errors
+from claw_lab.widgets.state import HEAVY_IMPORTS, PanelModel, form_errors
 
 __all__ = ["RUN_RUNBOOK", "RunbooksModel", "find_lab_root", "output_of", "parameter_schema"]
 
@@ -113,7 +113,8 @@ class RunbooksModel(PanelModel):
     def load(self) -> None:
         """Read the runbook folder (here) and the recent runs (through the manager)."""
         try:
-            self.runbooks = runbooks.list_runbooks(self.settings)
+            with HEAVY_IMPORTS:  # papermill, on its first use
+                self.runbooks = runbooks.list_runbooks(self.settings)
             self.runbooks_error = None
         except Exception as exc:
             self.runbooks_error = describe_error(exc)
@@ -137,7 +138,7 @@ class RunbooksModel(PanelModel):
         return str((kwargs or {}).get("runbook", ""))
 
     def on_reload(self) -> None:
-        self.load()
+        self.feed.run(self.load)  # on the action pool: the first load may wait for papermill's import
 
     def on_events(self, events: list[TaskEvent]) -> None:
         if any(event.name == RUN_RUNBOOK for event in events):

@@ -21,9 +21,13 @@ from claw_lab.manager import Manager
 from claw_lab.models import ControlReport, QueueDepth, TaskEvent, TaskRecord, TaskType, WorkerInfo
 from claw_lab.widgets.feed import EventFeed, FeedListener, FeedState, FeedStatus, describe_error
 
-__all__ = ["FollowModel", "PanelModel", "SubmitModel", "WorkersModel"]
+__all__ = ["HEAVY_IMPORTS", "FollowModel", "PanelModel", "SubmitModel", "WorkersModel"]
 
 log = logging.getLogger(__name__)
+
+HEAVY_IMPORTS = threading.Lock()
+"""Held while a panel's thread imports a large library (Altair, papermill): numpy, which both
+load, fails when two threads import it for the first time at once."""
 
 
 class PanelModel(FeedListener):
