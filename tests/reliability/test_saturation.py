@@ -18,6 +18,7 @@ from claw_lab.manager import TaskManager
 from claw_lab.models import TaskState
 from claw_lab.registry import Registry
 from claw_lab.settings import Settings
+from tests.support.listing import all_records
 from tests.support.saturation import RETAIN, saturate
 
 pytestmark = [pytest.mark.reliability, pytest.mark.subprocess]
@@ -25,17 +26,6 @@ pytestmark = [pytest.mark.reliability, pytest.mark.subprocess]
 TASKS = int(os.environ.get("SATURATION_TASKS", "1000"))
 UNLOADED = 200
 CLIENTS = 8
-
-
-def _all_ids(manager: TaskManager, state: TaskState) -> set[str]:
-    ids: set[str] = set()
-    cursor = None
-    while True:
-        page = manager.list(state=state, limit=500, cursor=cursor)
-        ids.update(record.id for record in page.items)
-        if not page.next_cursor:
-            return ids
-        cursor = page.next_cursor
 
 
 def test_a_burst_of_submits_is_drained_with_nothing_dropped(
@@ -60,7 +50,7 @@ def test_a_burst_of_submits_is_drained_with_nothing_dropped(
     client = registry.client
     assert run.cleanup["records_removed"] == total - run.kept
     assert run.kept <= RETAIN["retention_max_tasks"] + 1
-    assert _all_ids(manager, TaskState.SUCCESS) <= accepted
+    assert {record.id for record in all_records(manager, state=TaskState.SUCCESS)} <= accepted
     assert client.xlen(f"{registry.prefix}:events") <= RETAIN["events_max"]
     results = [f"celery-task-meta-{task_id}" for task_id in sorted(accepted)]
     assert sum(client.exists(*results[i : i + 500]) for i in range(0, total, 500)) == total  # every result written,

@@ -19,6 +19,7 @@ from claw_lab.manager import TaskManager
 from claw_lab.models import TaskState
 from claw_lab.registry import Registry
 from tests.support.broker import wait_for_ack
+from tests.support.listing import all_records
 from tests.support.outage import ledger_runs
 from tests.support.workers import WorkerProcess, celery_worker
 
@@ -90,7 +91,7 @@ def test_workers_killed_three_times(manager: TaskManager, registry: Registry, tm
     assert stats.by_state[TaskState.LOST] == len(retried)
     others = {state: n for state, n in stats.by_state.items() if state not in (TaskState.SUCCESS, TaskState.LOST)}
     assert not any(others.values()), others
-    records = {r.id: r for r in manager.list(limit=TASKS + len(retried)).items}
+    records = {r.id: r for r in all_records(manager)}
     assert set(records) == set(ids) | set(retried.values())
     finished = (set(ids) - set(retried)) | set(retried.values())
     assert all(records[i].state is TaskState.SUCCESS and records[i].finished_at is not None for i in finished)
