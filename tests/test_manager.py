@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -259,8 +261,23 @@ def test_events_wait_longer_than_the_socket_timeout(manager: TaskManager) -> Non
     from claw_lab.registry import Registry
 
     patient = TaskManager(short, app=manager.app, registry=Registry(redis_client(short), short))
-    page = patient.events(wait=1.2)  # several socket timeouts: no error, just no events
-    assert page.events == []
+    cursor = patient.events().cursor
+    late = threading.Timer(1.2, lambda: submitted.append(manager.submit("claw.test.echo", {"text": "late"}).id))
+    submitted: list[str] = []
+    late.start()
+    try:
+        # Each wait spans several socket timeouts: no error, and the event that comes after them arrives.
+        # (A straggler of an earlier test may end a wait early; the loop reads on until ours shows.)
+        deadline = time.monotonic() + 15
+        seen: set[str] = set()
+        while not (submitted and submitted[0] in seen) and time.monotonic() < deadline:
+            page = patient.events(cursor, wait=2.5)
+            cursor = page.cursor
+            seen |= {event.task_id for event in page.events}
+    finally:
+        late.cancel()
+    assert submitted
+    assert submitted[0] in seen
 
 
 def test_event_cursor_out_of_range_is_invalid(manager: TaskManager) -> None:

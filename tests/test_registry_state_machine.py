@@ -24,7 +24,10 @@ def lifecycle(draw: st.DrawFn) -> tuple[str, str, list[Transition], TaskState]:
     attempts = draw(st.integers(0, 2))
     for attempt in range(attempts + 1):
         if attempt:
-            events.append(Transition(task_id, TaskState.RETRY, attempt=attempt, init={"name": name, "queue": "ai"}))
+            # The error behind a retry rides as a note: it is written whatever the verdict.
+            error = {"error_type": "Transient", "error_message": f"run {attempt - 1} failed"}
+            init = {"name": name, "queue": "ai"}
+            events.append(Transition(task_id, TaskState.RETRY, attempt=attempt, init=init, note=error))
         if draw(st.booleans()) or attempt < attempts:
             events.append(
                 Transition(task_id, TaskState.STARTED, attempt=attempt, init={"name": name}, set={"worker": "w1"})
@@ -43,7 +46,10 @@ def lifecycle(draw: st.DrawFn) -> tuple[str, str, list[Transition], TaskState]:
             break
     final = draw(st.sampled_from(FINAL))
     if final is not None:
-        events.append(Transition(task_id, final, attempt=attempts, init={"name": name}, set={"runtime": 0.5}))
+        ending: dict[str, object] = {"runtime": 0.5}
+        if final is TaskState.FAILURE:
+            ending |= {"error_type": "Fatal", "error_message": f"run {attempts} failed for good"}
+        events.append(Transition(task_id, final, attempt=attempts, init={"name": name}, set=ending))
     expected = final or events[-1].state
     return task_id, name, events, expected
 
@@ -72,11 +78,15 @@ def test_any_order_with_duplicates_ends_in_the_true_state(
 
     counts = registry.counts()
     assert all(value >= 0 for value in counts.values()), counts
-    for task_id, name, _, expected in histories:
+    for task_id, name, events, expected in histories:
         record = registry.get(task_id)
         assert record is not None
         assert record.state is expected
         assert record.name == name
+        # The error shown is the latest one, however late an earlier retry's note arrived.
+        errors = [e.note.get("error_message") or e.set.get("error_message") for e in events]
+        latest = next((error for error in reversed(errors) if error), None)
+        assert (record.error.message if record.error else None) == latest
         ids_in_state = {r.id for r in registry.list(state=expected, limit=500)[0]}
         assert task_id in ids_in_state
     for state in TaskState:

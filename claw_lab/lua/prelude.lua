@@ -92,6 +92,21 @@ local function set_fields(key, fields, ...)
   if #flat > 0 then redis.call('HSET', key, unpack(flat)) end
 end
 
+-- Write an event's note whatever the verdict, unless a later attempt's note is already
+-- there: the error behind attempt 1's retry may be flushed after attempt 2's (field na).
+local function write_note(key, note, attempt)
+  if not note then return end
+  local written = tonumber(redis.call('HGET', key, 'na'))
+  if written and attempt < written then return end
+  set_fields(key, note, 'na', attempt)
+end
+
+-- An accepted event wrote the error of run `attempt` itself (a final FAILURE): no retry
+-- note of this run or an earlier one may replace it.
+local function guard_error(key, set, attempt)
+  if set and set.et then redis.call('HSET', key, 'na', attempt + 1) end
+end
+
 -- A task reached SUCCESS, FAILURE or REVOKED: monotonic counters by name and state, and
 -- the runtime (seconds, a string; nil when unknown) in its recent list and its histogram.
 local function record_finish(name, state, runtime, runtime_window)
@@ -135,7 +150,8 @@ end
 --   set   {field = value}           fields written when the event is accepted
 --   via   state                     a state passed through on the way (see note_transitions)
 --   note  {field = value}           written whatever the verdict (e.g. the error behind a retry,
---                                   whose signal can arrive after the next attempt started)
+--                                   whose signal can arrive after the next attempt started),
+--                                   unless a later attempt's note was written (see write_note)
 --   expect {field = value}          optional compare-and-set guard
 --   rd    1                         the broker delivered the message again: count it (rd field)
 -- Returns 1 (moved), 2 (refreshed), 0 (rejected) or -1 (unknown task and no name to create it).
@@ -157,8 +173,9 @@ local function apply_event(event, events_max, runtime_window)
     local seq = redis.call('INCR', P .. ':seq')
     local name, queue = init.n, init.q or ''
     set_fields(key, init)
-    set_fields(key, event.note)
+    write_note(key, event.note, attempt)
     set_fields(key, event.set, 's', state, 'a', attempt, 'seq', seq)
+    guard_error(key, event.set, attempt)
     if event.rd then redis.call('HSET', key, 'rd', 1) end
     index_add('all', seq, id)
     index_add('s:' .. state, seq, id)
@@ -179,7 +196,7 @@ local function apply_event(event, events_max, runtime_window)
       redis.call('HSETNX', key, field, value)
     end
   end
-  set_fields(key, event.note)
+  write_note(key, event.note, attempt)
   if event.rd then redis.call('HINCRBY', key, 'rd', 1) end
 
   local verdict = decide(current_state, tonumber(current[2]) or 0, state, attempt, (event.expect or {}).s)
@@ -194,10 +211,12 @@ local function apply_event(event, events_max, runtime_window)
   if verdict == 'reject' then return 0 end
   if verdict == 'refresh' then
     set_fields(key, event.set)
+    guard_error(key, event.set, attempt)
     return 2
   end
 
   set_fields(key, event.set, 's', state, 'a', attempt)
+  guard_error(key, event.set, attempt)
   index_remove('s:' .. current_state, seq, id)
   index_add('s:' .. state, seq, id)
   count_state(name, current_state, -1)
