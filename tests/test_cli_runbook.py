@@ -43,6 +43,19 @@ def test_list_shows_each_runbook_with_its_parameters(scratch: Path) -> None:
     assert "second" in table
 
 
+def test_the_list_keeps_parameter_names_whole_at_80_columns(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "runbooks"
+    long_help = "how many of the oldest finished records to keep when the report is written out"
+    write_runbook(folder / "keep.ipynb", f"failure_rate_maximum_per_task: float = 0.25  # {long_help}", "pass")
+    with job_settings(runbook_dir=str(folder), runbook_output=str(tmp_path / "out")):
+        narrow = runner.invoke(app, ["runbook", "list"], env={"COLUMNS": "80"})
+    assert narrow.exit_code == 0, narrow.output
+    lines = narrow.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert any("failure_rate_maximum_per_task" in line and "float" in line for line in lines)
+    assert all(word in narrow.stdout for word in long_help.split())  # the help folds, it is not cut
+
+
 def test_a_local_run_prints_the_output_notebook_and_exits_with_the_outcome(scratch: Path) -> None:
     ok = invoke("runbook", "run", "adds", "-p", "a", "5", "--parameter", "b", "6")
     assert ok.exit_code == 0, ok.output

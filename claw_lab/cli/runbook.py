@@ -31,12 +31,22 @@ def list_runbooks(as_json: JsonOption = False) -> None:
     if as_json:
         print_json([runbook.to_dict() for runbook in found])
         return
-    table = Table("runbook", "parameter", "type", "default", "help", header_style="bold", title="runbooks")
+    if not found:
+        console.print(f"no runbooks in {runbooks.runbook_folder(get_settings())}")
+    # One table per runbook, so the width goes to the parameters: their names and types are
+    # never cut (they are typed back as -p KEY VALUE); defaults and help fold instead.
     for runbook in found:
-        table.add_row(Text(runbook.name, style="bold"), "", "", "", Text(runbook.description, style="italic"))
+        description = f"  {runbook.description}" if runbook.description else ""
+        title = Text.assemble((runbook.name, "bold"), (description, "italic"))
+        table = Table(title=title, title_justify="left", header_style="bold", expand=False)
+        table.add_column("parameter", no_wrap=True)
+        table.add_column("type", no_wrap=True)
+        table.add_column("default", overflow="fold", max_width=24)
+        table.add_column("help", overflow="fold", ratio=1)
         for parameter in runbook.parameters:
-            table.add_row("", parameter.name, parameter.type, repr(parameter.default), parameter.help)
-    console.print(table)
+            table.add_row(parameter.name, parameter.type, repr(parameter.default), parameter.help)
+        console.print(table)
+        console.print()
 
 
 def parse_parameters(args: list[str]) -> dict[str, str]:
