@@ -17,6 +17,11 @@ from claw_lab.tasks.catalog import BUILTIN_TASK_MODULES, bind_tasks, longest_tim
 from claw_lab.tracking import Tracker, TrackingHooks
 
 
+def result_backend_url(url: str) -> str:
+    """A Redis result URL served by `claw_lab.results.ResultBackend` (ends ride with results); others as given."""
+    return f"claw_lab.results:ResultBackend+{url}" if url.startswith(("redis://", "rediss://")) else url
+
+
 def create_celery_app(settings: Callable[[], Settings]) -> Celery:
     """A Celery app whose configuration is read from ``settings()`` on first use, not at import."""
     celery = Celery("claw_lab", set_as_current=False)
@@ -25,7 +30,7 @@ def create_celery_app(settings: Callable[[], Settings]) -> Celery:
         current = settings()
         return {
             "broker_url": with_credentials(current.broker, current),
-            "result_backend": with_credentials(current.backend, current),
+            "result_backend": result_backend_url(with_credentials(current.backend, current)),
             "include": [*BUILTIN_TASK_MODULES, *current.task_modules],
             **celery_config(current),
         }

@@ -101,9 +101,15 @@ class Registry:
         """Apply transitions atomically in one round trip; 1 moved, 2 refreshed, 0 rejected."""
         if not transitions:
             return []
+        return [int(v) for v in cast(list[Any], self._apply(args=self._apply_args(transitions)))]
+
+    def apply_in(self, pipe: redis.client.Pipeline, transitions: Sequence[Transition]) -> None:
+        """Queue `apply` on a pipeline of another client to this Redis (NOSCRIPT if the script is not loaded)."""
+        pipe.evalsha(self._apply.sha, 0, *self._apply_args(transitions))
+
+    def _apply_args(self, transitions: Sequence[Transition]) -> list[str | int]:
         args: list[str | int] = [self.prefix, self.settings.events_max, self.settings.runtime_window]
-        args += [transition.to_json() for transition in transitions]
-        return [int(v) for v in cast(list[Any], self._apply(args=args))]
+        return args + [transition.to_json() for transition in transitions]
 
     def cancel(self, task_id: str, now: float | None = None) -> tuple[str, str]:
         """Mark a task cancelled for good; returns (outcome, state), see ``lua/cancel.lua``."""

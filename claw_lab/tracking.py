@@ -5,7 +5,9 @@ buffer the transitions of running tasks and a flusher thread writes them in one 
 per batch. A task's end is written by the task's own thread, together with everything
 still pending (its STARTED, usually), before Celery acknowledges the message: a worker
 killed at any moment leaves either the outcome in the registry or the message in the
-broker, whose redelivery rewrites what was lost.
+broker, whose redelivery rewrites what was lost. A success whose result Celery stores on
+the registry's Redis rides in that store's transaction (`claw_lab.results`), so it costs
+no round trip of its own.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import logging
 import threading
 import time
 import traceback as traceback_module
-from collections.abc import Callable
-from typing import Any
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import redis
 from celery import Celery, Task, signals
@@ -56,6 +59,7 @@ class Tracker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._local = threading.local()  # the end this thread handed over (hand_over)
 
     @property
     def buffering(self) -> bool:
@@ -94,6 +98,40 @@ class Tracker:
         except redis.RedisError:
             self._wake.set()  # the flusher retries
 
+    def hand_over(self, transition: Transition) -> None:
+        """Leave a task's end for the result backend to carry in its write (`settle_handed`).
+
+        Celery stores the result before it acknowledges the message, so the end is still
+        written before the ack; `settle_handed()` after the task (``task_postrun``) writes it
+        if nothing carried it. Per thread: a thread pool's tasks do not share it.
+        """
+        self._local.handed = transition
+
+    @property
+    def has_handed(self) -> bool:
+        """Whether this thread handed over an end not written yet."""
+        return getattr(self._local, "handed", None) is not None
+
+    def settle_handed(self, through: Callable[[Sequence[Transition]], None] | None = None) -> None:
+        """Write the end this thread handed over, with everything pending, if it is still unwritten.
+
+        With ``through`` (the result backend's pipeline) the last batch goes in that round
+        trip; if it fails, the transitions are held (for the flusher, or the next write where
+        none runs) and the error is raised for the backend's own retry policy. Without, as `settle`.
+        """
+        handed = getattr(self._local, "handed", None)
+        if handed is None:
+            return
+        self._local.handed = None
+        if through is None:
+            self.settle(handed)
+            return
+        try:
+            self._flush_strict(extra=handed, through=through)
+        except redis.RedisError:
+            self._wake.set()  # the flusher retries the registry's part
+            raise
+
     def start(self, *, forked: bool = False) -> None:
         """Start the flusher thread (once per process).
 
@@ -102,6 +140,7 @@ class Tracker:
         """
         if forked:
             self._lock, self._writing, self._pending, self._held = threading.Lock(), threading.Lock(), [], []
+            self._local = threading.local()
             self._wake, self._stop, self._thread = threading.Event(), threading.Event(), None
         if self._thread is not None:
             return
@@ -126,8 +165,13 @@ class Tracker:
         with contextlib.suppress(redis.RedisError):
             self._flush_strict()
 
-    def _flush_strict(self, extra: Transition | None = None) -> None:
-        """Write held, pending (and ``extra``) transitions in order; on a Redis error keep the rest held and raise."""
+    def _flush_strict(
+        self, extra: Transition | None = None, through: Callable[[Sequence[Transition]], None] | None = None
+    ) -> None:
+        """Write held, pending (and ``extra``) transitions in order; on a Redis error keep the rest held and raise.
+
+        ``through``, if given, writes the last batch instead of `Registry.apply` (see `settle_handed`).
+        """
         with self._writing:
             with self._lock:
                 batch, self._pending = self._pending, []
@@ -136,8 +180,12 @@ class Tracker:
             batch = self._held + coalesce(batch)
             self._held = []
             for start in range(0, len(batch), self.max_batch):
+                chunk = batch[start : start + self.max_batch]
                 try:
-                    self.registry().apply(batch[start : start + self.max_batch])
+                    if through is not None and start + self.max_batch >= len(batch):
+                        through(chunk)
+                    else:
+                        self.registry().apply(chunk)
                 except redis.RedisError:
                     self._hold(batch[start:])
                     raise
@@ -211,6 +259,14 @@ class Tracker:
             logger.exception("could not record %d task transition(s)", len(batch))
 
 
+_TRACKERS: weakref.WeakKeyDictionary[Celery, Tracker] = weakref.WeakKeyDictionary()
+
+
+def tracker_of(app: Celery) -> Tracker | None:
+    """The tracker whose hooks are connected for ``app``'s tasks, if any (the result backend asks)."""
+    return _TRACKERS.get(app)
+
+
 class TrackingHooks:
     """Connects one Celery app's signals to a tracker, for every task that app publishes or runs."""
 
@@ -228,6 +284,8 @@ class TrackingHooks:
         signals.after_task_publish.connect(self.after_publish, weak=False)
         signals.task_prerun.connect(self.prerun, weak=False)
         signals.task_success.connect(self.success, weak=False)
+        signals.task_postrun.connect(self.postrun, weak=False)
+        _TRACKERS[self.app] = self.tracker
         signals.task_failure.connect(self.failure, weak=False)
         signals.task_retry.connect(self.retry, weak=False)
         signals.task_revoked.connect(self.revoked, weak=False)
@@ -242,6 +300,9 @@ class TrackingHooks:
         signals.after_task_publish.disconnect(self.after_publish)
         signals.task_prerun.disconnect(self.prerun)
         signals.task_success.disconnect(self.success)
+        signals.task_postrun.disconnect(self.postrun)
+        if _TRACKERS.get(self.app) is self.tracker:
+            del _TRACKERS[self.app]
         signals.task_failure.disconnect(self.failure)
         signals.task_retry.disconnect(self.retry)
         signals.task_revoked.disconnect(self.revoked)
@@ -389,7 +450,7 @@ class TrackingHooks:
         except (TypeError, ValueError):
             return  # Celery fails it with an EncodeError when storing it: the failure signal says so
         self._settled.add((request.id, int(request.retries or 0)))
-        self.success(task, result, settled=False)
+        self.success(task, result, settled=False, carried=self._carried(task))
 
     def body_raised(self, task: Task, exception: BaseException) -> None:
         """Record a task's FAILURE as soon as its body raises (not for a retry, ignore or reject)."""
@@ -414,21 +475,38 @@ class TrackingHooks:
             )
         )
 
-    def _finish(self, task: Task, task_id: str, state: TaskState, attempt: int, fields: dict[str, object]) -> None:
+    def _carried(self, task: Task) -> bool:
+        """Whether the task's end can ride with its result (`claw_lab.results.ResultBackend`)."""
+        return not (task.ignore_result or task.request.ignore_result) and getattr(
+            task.backend, "carries_tracking", False
+        )
+
+    def _finish(
+        self, task: Task, task_id: str, state: TaskState, attempt: int, fields: dict[str, object], carried: bool = False
+    ) -> None:
         now = time.time()
         began = self._started.pop((task_id, attempt), None)
         if began is not None:
             fields["runtime"] = round(time.perf_counter() - began, 6)
         fields["finished_at"] = now
-        self.tracker.settle(Transition(task_id, state, attempt=attempt, at=now, init={"name": task.name}, set=fields))
+        end = Transition(task_id, state, attempt=attempt, at=now, init={"name": task.name}, set=fields)
+        if carried:
+            self.tracker.hand_over(end)
+        else:
+            self.tracker.settle(end)
 
-    def success(self, sender: Task, result: Any = None, settled: bool = True, **_: Any) -> None:
+    def postrun(self, **_: Any) -> None:
+        """After the task, before the ack: write a handed-over end the result write did not carry."""
+        self.tracker.settle_handed()
+
+    def success(self, sender: Task, result: Any = None, settled: bool = True, carried: bool = False, **_: Any) -> None:
         if not self._ours(sender) or (settled and self._was_settled(sender.request.id, sender.request.retries)):
             return
         chars = self.settings().result_preview_chars
         preview = json_preview(result, chars) if chars else None
         request = sender.request
-        self._finish(sender, request.id, TaskState.SUCCESS, int(request.retries or 0), {"result_preview": preview})
+        attempt, fields = int(request.retries or 0), {"result_preview": cast(object, preview)}
+        self._finish(sender, request.id, TaskState.SUCCESS, attempt, fields, carried)
 
     def failure(
         self, sender: Task, task_id: str, exception: BaseException, einfo: Any = None, settled: bool = True, **_: Any
