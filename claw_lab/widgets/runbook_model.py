@@ -22,7 +22,7 @@ from claw_lab.manager import Manager
 from claw_lab.models import TaskEvent, TaskRecord
 from claw_lab.settings import Settings, get_settings
 from claw_lab.widgets.feed import EventFeed, describe_error
-from claw_lab.widgets.state import HEAVY_IMPORTS, PanelModel, form_errors
+from claw_lab.widgets.state import HEAVY_IMPORTS, FormModel, form_errors
 
 __all__ = ["RUN_RUNBOOK", "RunbooksModel", "find_lab_root", "output_of", "parameter_schema"]
 
@@ -79,7 +79,7 @@ def find_lab_root() -> Path | None:
     return max(holding, key=lambda root: len(root.parts)) if holding else None
 
 
-class RunbooksModel(PanelModel):
+class RunbooksModel(FormModel):
     """The runbooks (read here), the last submission (its record, or errors by parameter) and the recent runs."""
 
     def __init__(
@@ -100,9 +100,6 @@ class RunbooksModel(PanelModel):
         self.runs: list[TaskRecord] = []
         self.names: dict[str, str] = {}
         """The runbook of each listed run, by task id."""
-        self.field_errors: dict[str, str] = {}
-        self.submitted: TaskRecord | None = None
-        self.busy = False
         self._last_read = 0.0
 
     def runbook(self, name: str) -> runbooks.Runbook | None:
@@ -180,11 +177,6 @@ class RunbooksModel(PanelModel):
             self.read_runs()
 
         return self.feed.run(act)
-
-    def fail(self, errors: dict[str, str]) -> None:
-        """Show errors found before anything was sent."""
-        self.field_errors = errors
-        self.changed()
 
 
 def _json(values: dict[str, Any]) -> dict[str, Any]:

@@ -32,10 +32,10 @@ from claw_lab.settings import Settings
 from claw_lab.widgets.connection import default_manager
 from claw_lab.widgets.feed import EventFeed
 from claw_lab.widgets.follow_panel import FollowPanel
-from claw_lab.widgets.form import FormField, FormInvalid, InvalidInput, fill_form, form_values
-from claw_lab.widgets.render import Panel, error_html, status_html
+from claw_lab.widgets.form import FormField, InvalidInput, fill_form
+from claw_lab.widgets.form_panel import FormPanel
+from claw_lab.widgets.render import error_html, status_html
 from claw_lab.widgets.runbook_model import RunbooksModel, find_lab_root, output_of, parameter_schema
-from claw_lab.widgets.state import FollowModel
 
 __all__ = ["RunbookPanel", "output_link"]
 
@@ -86,10 +86,11 @@ def runs_html(runs: list[TaskRecord], names: dict[str, str], root: Path | None) 
     )
 
 
-class RunbookPanel(Panel):
+class RunbookPanel(FormPanel):
     """The runbooks with a parameter form, Run now, the run followed live, and the recent runs."""
 
     dom_class = "claw-runbooks"
+    message_class = "claw-runbooks-message"
 
     def __init__(
         self,
@@ -148,11 +149,7 @@ class RunbookPanel(Panel):
 
     def parameters(self) -> dict[str, Any]:
         """The parameters the user changed; `InvalidInput` errors are shown and re-raised."""
-        try:
-            return form_values(self.fields)
-        except FormInvalid as exc:
-            self.model.fail(exc.problems)
-            raise
+        return self._form_values()
 
     def run(self) -> None:
         """Check the parameters and submit the runbook on the action pool (what Run now does)."""
@@ -170,29 +167,10 @@ class RunbookPanel(Panel):
         model = self.model
         self.status.value = status_html(model) + error_html(model.runbooks_error)
         names = [runbook.name for runbook in model.runbooks]
-        if list(self.runbook.options) != names:
-            current = self.runbook.value
-            self.runbook.options = names
-            self.runbook.value = current if current in names else (names[0] if names else None)
-            self._build_form()
+        self._offer(self.runbook, names)
         self.run_button.disabled = model.busy or not names
-        record = model.submitted
-        if model.busy:
-            self.message.value = '<div class="claw-runbooks-message">submitting…</div>'
-        elif record is not None:
-            self.message.value = (
-                f'<div class="claw-runbooks-message" data-task-id="{escape(record.id)}">submitted '
-                f"<code>{escape(record.id[:8])}</code> to {escape(record.queue or '')}</div>"
-            )
-        elif model.field_errors:
-            self.message.value = '<div class="claw-runbooks-message">not submitted: see the errors above</div>'
-        else:
-            self.message.value = ""
-        self._show_errors(model.field_errors)
         self.runs.value = runs_html(model.runs, model.names, self.lab_root)
-        if record is not None and record.id != self._shown_submission:
-            self._shown_submission = record.id
-            self._follow(record.id)
+        self._render_submission()
 
     def _show_errors(self, errors: dict[str, str]) -> None:
         for name, field in self.fields.items():
@@ -200,11 +178,3 @@ class RunbookPanel(Panel):
         stray = [f"{k}: {v}" for k, v in errors.items() if k not in self.fields]
         if stray:
             self.message.value = error_html("; ".join(stray))
-
-    def _follow(self, task_id: str) -> None:
-        previous = self.followed
-        self.followed = FollowPanel(FollowModel(self.model.manager, task_id, self.model.feed))
-        self.followed.start()
-        self.follow_area.children = [self.followed]
-        if previous is not None:
-            previous.close()

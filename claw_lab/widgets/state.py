@@ -227,15 +227,27 @@ def form_errors(exc: ValidationFailed) -> dict[str, str]:
     return fields
 
 
-class SubmitModel(PanelModel):
+class FormModel(PanelModel):
+    """A panel model behind a form: the last submission (its record, or the errors found by field)."""
+
+    def __init__(self, manager: Manager, feed: EventFeed | None = None) -> None:
+        super().__init__(manager, feed)
+        self.field_errors: dict[str, str] = {}
+        self.submitted: TaskRecord | None = None
+        self.busy = False
+
+    def fail(self, errors: dict[str, str]) -> None:
+        """Show errors found before anything was sent (a JSON box that does not parse)."""
+        self.field_errors = errors
+        self.changed()
+
+
+class SubmitModel(FormModel):
     """The catalogue of task types and the outcome of the last submission (its record, or errors by field)."""
 
     def __init__(self, manager: Manager, feed: EventFeed | None = None) -> None:
         super().__init__(manager, feed)
         self.task_types: list[TaskType] = []
-        self.field_errors: dict[str, str] = {}
-        self.submitted: TaskRecord | None = None
-        self.busy = False
 
     def on_reload(self) -> None:
         if not self.task_types:
@@ -257,11 +269,6 @@ class SubmitModel(PanelModel):
     def task_type(self, name: str) -> TaskType | None:
         """The loaded task type called ``name``."""
         return next((kind for kind in self.task_types if kind.name == name), None)
-
-    def fail(self, errors: dict[str, str]) -> None:
-        """Show errors found before anything was sent (a JSON box that does not parse)."""
-        self.field_errors = errors
-        self.changed()
 
     def submit(self, name: str, kwargs: dict[str, Any], **options: Any) -> Future[Any] | None:
         """Submit on the action pool; a validation error lands in ``field_errors`` and nothing is enqueued."""

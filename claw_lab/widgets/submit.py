@@ -29,19 +29,21 @@ from claw_lab.tasks.catalog import QUEUES
 from claw_lab.widgets.connection import default_manager
 from claw_lab.widgets.feed import EventFeed
 from claw_lab.widgets.follow_panel import FollowPanel
-from claw_lab.widgets.form import FormField, FormInvalid, InvalidInput, fill_form, form_values
-from claw_lab.widgets.render import Panel, error_html, status_html
-from claw_lab.widgets.state import FollowModel, SubmitModel
+from claw_lab.widgets.form import FormField, InvalidInput, fill_form
+from claw_lab.widgets.form_panel import FormPanel
+from claw_lab.widgets.render import error_html, status_html
+from claw_lab.widgets.state import SubmitModel
 
 __all__ = ["SubmitPanel"]
 
 _OPTION_STYLE = {"description_width": "10em"}
 
 
-class SubmitPanel(Panel):
+class SubmitPanel(FormPanel):
     """A form per task type, a Submit button and a live view of what was submitted."""
 
     dom_class = "claw-submit"
+    message_class = "claw-submit-message"
 
     def __init__(self, manager: Manager | None = None, *, feed: EventFeed | None = None) -> None:
         model = SubmitModel(default_manager(manager), feed)
@@ -110,11 +112,7 @@ class SubmitPanel(Panel):
 
     def kwargs(self) -> dict[str, Any]:
         """The task's kwargs as the form holds them; `InvalidInput` errors are shown and re-raised."""
-        try:
-            return form_values(self.fields)
-        except FormInvalid as exc:
-            self.model.fail(exc.problems)
-            raise
+        return self._form_values()
 
     def submit(self) -> None:
         """Validate the form and submit on the action pool (what the Submit button does)."""
@@ -139,28 +137,9 @@ class SubmitPanel(Panel):
         model = self.model
         self.status.value = status_html(model)
         names = [kind.name for kind in model.task_types]
-        if list(self.task_type.options) != names:
-            current = self.task_type.value
-            self.task_type.options = names
-            self.task_type.value = current if current in names else (names[0] if names else None)
-            self._build_form()
+        self._offer(self.task_type, names)
         self.submit_button.disabled = model.busy or not names
-        record = model.submitted
-        if model.busy:
-            self.message.value = '<div class="claw-submit-message">submitting…</div>'
-        elif record is not None:
-            self.message.value = (
-                f'<div class="claw-submit-message" data-task-id="{escape(record.id)}">submitted '
-                f"<code>{escape(record.id[:8])}</code> to {escape(record.queue or '')}</div>"
-            )
-        elif model.field_errors:
-            self.message.value = '<div class="claw-submit-message">not submitted: see the errors above</div>'
-        else:
-            self.message.value = ""
-        self._show_errors(model.field_errors)
-        if record is not None and record.id != self._shown_submission:
-            self._shown_submission = record.id
-            self._follow(record.id)
+        self._render_submission()
 
     def _show_errors(self, errors: dict[str, str]) -> None:
         for name, field in self.fields.items():
@@ -172,11 +151,3 @@ class SubmitPanel(Panel):
         stray = [f"{k}: {v}" for k, v in errors.items() if k not in known]
         if stray:
             self.message.value = error_html("; ".join(stray))
-
-    def _follow(self, task_id: str) -> None:
-        previous = self.followed
-        self.followed = FollowPanel(FollowModel(self.model.manager, task_id, self.model.feed))
-        self.followed.start()
-        self.follow_area.children = [self.followed]
-        if previous is not None:
-            previous.close()
