@@ -46,7 +46,7 @@ from claw_lab.widgets.render import Panel, status_html
 
 __all__ = ["TaskMonitor"]
 
-COLUMNS = "5.5em 6.5em minmax(9em,2fr) 6em 2.5em 10em 5em minmax(6em,1fr) 6em minmax(8em,2fr)"
+COLUMNS = "5.5em 6.5em minmax(9em,2fr) 6em 2.5em 11.5em 5em minmax(6em,1fr) 6em minmax(8em,2fr)"
 TITLES = ("id", "state", "name", "queue", "prio", "submitted", "runtime", "worker", "progress", "error")
 _GRID = f"display:grid;grid-template-columns:{COLUMNS};gap:0 6px;align-items:center;font-size:12px"
 
@@ -85,12 +85,13 @@ class TaskMonitor(Panel):
         model = MonitorModel(manager, feed, page_size=page_size)
         self.status = widgets.HTML()
         self.counters = widgets.HTML()
+        # "all" is chosen by index: a value of None would show an empty box in the browser.
         self.state_filter = widgets.Dropdown(
-            description="state", options=[("all", None)] + [(str(s), s) for s in TaskState], value=None
+            description="state", options=[("all", None)] + [(str(s), s) for s in TaskState], index=0
         )
-        self.name_filter = widgets.Dropdown(description="name", options=[("all", None)], value=None)
+        self.name_filter = widgets.Dropdown(description="name", options=[("all", None)], index=0)
         self.queue_filter = widgets.Dropdown(
-            description="queue", options=[("all", None)] + [(q, q) for q in QUEUES], value=None
+            description="queue", options=[("all", None)] + [(q, q) for q in QUEUES], index=0
         )
         self.window_filter = widgets.Dropdown(description="when", options=list(TIME_WINDOWS), value="any time")
         for dropdown in (self.state_filter, self.name_filter, self.queue_filter, self.window_filter):
@@ -203,7 +204,10 @@ class TaskMonitor(Panel):
             names = [("all", None)] + [(name, name) for name in model.names]
             if len(names) != len(self.name_filter.options):
                 self.name_filter.options = names
-                self.name_filter.value = model.filters.name
+                if model.filters.name is None:
+                    self.name_filter.index = 0
+                else:
+                    self.name_filter.value = model.filters.name
             rows = model.rows
             selected = set(model.selected)
             for index, row in enumerate(self._rows):

@@ -37,6 +37,7 @@ from claw_lab.widgets.state import SubmitModel
 __all__ = ["SubmitPanel"]
 
 _OPTION_STYLE = {"description_width": "10em"}
+_DEFAULT = ""  # the value of a "(default)" choice: a None value shows as an empty box in the browser
 
 
 class SubmitPanel(FormPanel):
@@ -54,11 +55,11 @@ class SubmitPanel(FormPanel):
         self.description = widgets.HTML()
         self.form = widgets.VBox()
         self.queue = widgets.Dropdown(
-            description="queue", options=[("(the task's)", None)] + [(q, q) for q in QUEUES], style=_OPTION_STYLE
+            description="queue", options=[("(the task's)", _DEFAULT)] + [(q, q) for q in QUEUES], style=_OPTION_STYLE
         )
         self.priority = widgets.Dropdown(
             description="priority",
-            options=[("(default)", None)] + [(str(level), level) for level in range(MAX_PRIORITY + 1)],
+            options=[("(default)", _DEFAULT)] + [(str(level), level) for level in range(MAX_PRIORITY + 1)],
             style=_OPTION_STYLE,
         )
         self.countdown = widgets.BoundedFloatText(
@@ -126,8 +127,8 @@ class SubmitPanel(FormPanel):
         self.model.submit(
             name,
             kwargs,
-            queue=self.queue.value,
-            priority=self.priority.value,
+            queue=None if self.queue.value == _DEFAULT else self.queue.value,
+            priority=None if self.priority.value == _DEFAULT else self.priority.value,
             countdown=self.countdown.value or None,
             idempotency_key=self.idempotency_key.value.strip() or None,
         )
