@@ -48,10 +48,7 @@ class ResultBackend(RedisBackend):  # type: ignore[misc]
         def store_with(transitions: Sequence[Transition]) -> None:
             with self.client.pipeline() as pipe:
                 ttl = self.expires if expires is None else expires
-                if ttl:
-                    pipe.setex(key, ttl, value)
-                else:
-                    pipe.set(key, value)
+                pipe.set(key, value, ex=int(ttl) if ttl else None)
                 pipe.publish(key, value)
                 registry.apply_in(pipe, transitions)
                 try:

@@ -59,7 +59,7 @@ class ChartsPanel(Panel):
         placeholder = self._area.children
         try:
             chart_class = _jupyter_chart_class()
-            with self._render_lock:
+            with self._render_lock, HEAVY_IMPORTS:
                 if self.model.closed:
                     return
                 self.chart = chart_class(charts_spec(self.model), embed_options={"renderer": "svg"})
@@ -73,8 +73,14 @@ class ChartsPanel(Panel):
         model = self.model
         when = f" · updated {model.refreshed_at:%H:%M:%S} UTC" if model.refreshed_at else ""
         self._status.value = status_html(model, when)
-        if self.chart is not None:
-            self.chart.chart = charts_spec(model)
+        # Altair reads numpy from sys.modules: while another panel's thread is importing it
+        # (papermill loads it), the module there is half made. Skip this redraw then; the next
+        # refresh draws the newer readings.
+        if self.chart is not None and HEAVY_IMPORTS.acquire(blocking=False):
+            try:
+                self.chart.chart = charts_spec(model)
+            finally:
+                HEAVY_IMPORTS.release()
 
 
 class Dashboard(widgets.VBox):  # type: ignore[misc]  # ipywidgets is not typed

@@ -26,8 +26,9 @@ __all__ = ["HEAVY_IMPORTS", "FollowModel", "PanelModel", "SubmitModel", "Workers
 log = logging.getLogger(__name__)
 
 HEAVY_IMPORTS = threading.Lock()
-"""Held while a panel's thread imports a large library (Altair, papermill): numpy, which both
-load, fails when two threads import it for the first time at once."""
+"""Held while a panel's thread imports a large library (Altair, papermill) or draws with Altair:
+numpy, which both load, fails when two threads import it for the first time at once, and Altair
+takes numpy from ``sys.modules`` even while another thread is still importing it."""
 
 
 class PanelModel(FeedListener):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
+
+import pytest
 
 from claw_lab.manager import Manager
 from claw_lab.widgets import dashboard
 from claw_lab.widgets.dashboard_panel import ChartsPanel
 from claw_lab.widgets.feed import EventFeed
+from claw_lab.widgets.state import HEAVY_IMPORTS
 from tests.support.widgets import eventually
 
 
@@ -40,6 +44,30 @@ def test_charts_panel_redraws_in_place(manager: Manager, feed: EventFeed, worker
         eventually(lambda: chart.spec != before and succeeded() == 1, timeout=30, what="the redrawn chart")
         assert panel._area.children == (chart,)
         assert "updated" in panel._status.value
+    finally:
+        panel.close()
+
+
+def test_a_redraw_during_a_heavy_import_waits_for_the_next_refresh(
+    manager: Manager, feed: EventFeed, worker: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Another panel's thread importing papermill leaves numpy half made in sys.modules, where
+    # Altair looks for it: drawing then failed with "partially initialized module 'numpy'".
+    panel = ChartsPanel(manager, interval=60)
+    rendered = threading.Event()
+    panel.model.observe(rendered.set)  # after the panel's own observer: its render has run
+    try:
+        chart = eventually(lambda: panel.chart, timeout=60, what="the chart widget")
+        with HEAVY_IMPORTS:
+            before = chart.spec  # no redraw can be under way while the lock is held
+            manager.wait(manager.submit("claw.test.echo", {"text": "x"}).id, timeout=15)  # type: ignore[attr-defined]
+            rendered.clear()
+            panel.model.refresh()
+            assert rendered.wait(15), "the refresh reached the panel"
+            assert chart.spec == before  # skipped, not drawn from a half-imported library
+        panel.model.refresh()
+        eventually(lambda: chart.spec != before, timeout=30, what="the next refresh drawn")
+        assert not [record for record in caplog.records if record.levelname in ("ERROR", "CRITICAL")]
     finally:
         panel.close()
 
