@@ -91,6 +91,7 @@ class Registry:
         self._cancel = client.register_script(_script("cancel"))
         self._retain = client.register_script(_script("retain"))
         self._revoke = client.register_script(_script("revoke"))
+        self._store_result = client.register_script(_script("store_result"))
 
     # --- keys ------------------------------------------------------------------------
     def _key(self, *parts: object) -> str:
@@ -103,9 +104,21 @@ class Registry:
             return []
         return [int(v) for v in cast(list[Any], self._apply(args=self._apply_args(transitions)))]
 
-    def apply_in(self, pipe: redis.client.Pipeline, transitions: Sequence[Transition]) -> None:
-        """Queue `apply` on a pipeline of another client to this Redis (NOSCRIPT if the script is not loaded)."""
-        pipe.evalsha(self._apply.sha, 0, *self._apply_args(transitions))
+    def store_result(
+        self,
+        key: str | bytes,
+        value: str | bytes,
+        ttl: int,
+        transitions: Sequence[Transition],
+        client: redis.Redis | None = None,
+    ) -> list[int]:
+        """Store a Celery result (kept ``ttl`` seconds; 0 for ever) and apply ``transitions``, in one call.
+
+        A result stored as SUCCESS already is left as it is, as Celery's Redis backend does.
+        ``client`` is another client to this Redis (the result backend's own connections).
+        """
+        args = [*self._apply_args(()), key, value, ttl, *(transition.to_json() for transition in transitions)]
+        return [int(v) for v in cast(list[Any], self._store_result(args=args, client=client))]
 
     def _apply_args(self, transitions: Sequence[Transition]) -> list[str | int]:
         args: list[str | int] = [self.prefix, self.settings.events_max, self.settings.runtime_window]

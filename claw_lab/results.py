@@ -1,22 +1,30 @@
-"""Celery's Redis result backend, carrying a finished task's registry write in the same round trip.
+"""Celery's Redis result backend, storing a finished task's result and its registry write in one round trip.
 
 A task's end must be in the registry before Celery acknowledges its message (see
-`claw_lab.tracking`). Written on its own, that is a second round trip per task beside
-Celery storing the result. When the registry and the results live on the same Redis, the
-worker hands the end over instead and this backend sends it in the pipeline that stores
-the result: one round trip, still before the ack. Anything else (another server, a task
-whose result is not stored) is written by the tracker as before.
+`claw_lab.tracking`). Written on its own, that is one more round trip per task beside
+Celery's two (it reads the result key, then stores the result). When the registry and the
+results live on the same Redis, the worker hands the end over instead, and this backend
+sends one script call (`Registry.store_result`) that stores the result, unless a success is
+stored there already, and applies the end: one round trip, still before the ack. Anything
+else (another server, a failure, a task whose result is not stored) goes Celery's way, with
+the end written by the tracker.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
+from celery import states
 from celery.backends.redis import RedisBackend
+from celery.exceptions import BackendStoreError
+from kombu.utils.encoding import bytes_to_str
 
 from claw_lab.transitions import Transition
+
+if TYPE_CHECKING:
+    from claw_lab.tracking import Tracker
 
 SAME_SERVER = ("host", "port", "db", "path", "username")
 
@@ -28,38 +36,45 @@ def same_server(one: redis.Redis, other: redis.Redis) -> bool:
 
 
 class ResultBackend(RedisBackend):  # type: ignore[misc]
-    """`RedisBackend` whose result write also carries the end a task handed over (`Tracker.hand_over`)."""
+    """`RedisBackend` whose success write also carries the end a task handed over (`Tracker.hand_over`)."""
 
     carries_tracking = True
 
-    def _set(self, key: str, value: Any, expires: int | None = None) -> None:
+    def _store_result(
+        self, task_id: str, result: Any, state: str, traceback: Any = None, request: Any = None, **kwargs: Any
+    ) -> Any:
         from claw_lab.tracking import tracker_of
 
         tracker = tracker_of(self.app)
-        if tracker is None or not tracker.has_handed:
-            super()._set(key, value, expires)
-            return
-        registry = tracker.registry()
-        if not same_server(self.client, registry.client):
-            tracker.settle_handed()  # the registry first, as without a hand-over
-            super()._set(key, value, expires)
-            return
+        if tracker is None or not tracker.has_handed or state != states.SUCCESS:
+            return super()._store_result(task_id, result, state, traceback, request=request, **kwargs)
+        if not self._same_server_as(tracker.registry().client):
+            tracker.settle_handed()  # the registry first, then the result as Celery stores it
+            return super()._store_result(task_id, result, state, traceback, request=request, **kwargs)
+        meta = self._get_result_meta(result=result, state=state, traceback=traceback, request=request)
+        meta["task_id"] = bytes_to_str(task_id)
+        value = self.encode(meta)
+        if isinstance(value, str) and len(value) > self._MAX_STR_VALUE_SIZE:
+            raise BackendStoreError("value too large for Redis backend", state=state, task_id=task_id)
+        # Connection errors are retried by Celery's policy, as its own writes are.
+        self.ensure(self._store_carrying, (tracker, self.get_key_for_task(task_id), value))
+        return result
+
+    def _same_server_as(self, other: redis.Redis) -> bool:
+        """`same_server` for the backend's client, remembered per client (their settings never change)."""
+        known: dict[int, tuple[redis.Redis, bool]] = self.__dict__.setdefault("_same_server", {})
+        if id(other) not in known:  # the client is kept with its answer, so its id is not reused
+            known[id(other)] = (other, same_server(self.client, other))
+        return known[id(other)][1]
+
+    def _store_carrying(self, tracker: Tracker, key: bytes, value: str | bytes) -> None:
+        registry, ttl = tracker.registry(), int(self.expires or 0)
 
         def store_with(transitions: Sequence[Transition]) -> None:
-            with self.client.pipeline() as pipe:
-                ttl = self.expires if expires is None else expires
-                pipe.set(key, value, ex=int(ttl) if ttl else None)
-                pipe.publish(key, value)
-                registry.apply_in(pipe, transitions)
-                try:
-                    pipe.execute()
-                except redis.exceptions.NoScriptError:
-                    # The script is not loaded on this server yet (Redis restarted, or was
-                    # flushed): write the transitions on their own (which loads it), then the
-                    # result again (its transaction may have been refused whole).
-                    registry.apply(transitions)
-                    super(ResultBackend, self)._set(key, value, expires)
+            registry.store_result(key, value, ttl, transitions, client=self.client)
 
-        # Raises (with the transitions held for the flusher) when the round trip failed:
-        # Celery's retry policy then stores the result on its own.
-        tracker.settle_handed(through=store_with)
+        if tracker.has_handed:
+            # Raises (with the transitions held for the flusher) when the round trip failed.
+            tracker.settle_handed(through=store_with)
+        else:  # a retry after a failed round trip: the tracker writes the end on its own
+            store_with(())
