@@ -52,6 +52,7 @@ lab: install
 
 bench: install
 	$(PY) bench/tracking_overhead.py
+	$(PY) bench/worker_cost.py
 	$(PY) bench/round_trip.py
 	$(PY) bench/registry_scale.py
 	$(PY) bench/ingest.py
