@@ -103,9 +103,9 @@ def main() -> None:
         f"pool process and Redis CPU per task: {blocks} interleaved blocks of {count} no-op tasks (medians)",
         [
             ("pool process, bare", f"{median['bare']:.0f} us"),
-            ("pool process, tracked", f"{median['tracked']:.0f} us (+{added:.0f})"),
+            ("pool process, tracked", f"{median['tracked']:.0f} us ({added:+.0f})"),
             ("Redis, bare", f"{redis_median['bare']:.0f} us"),
-            ("Redis, tracked", f"{redis_median['tracked']:.0f} us (+{redis_added:.0f})"),
+            ("Redis, tracked", f"{redis_median['tracked']:.0f} us ({redis_added:+.0f})"),
             ("both, ratio bare / tracked", f"{bare_total / tracked_total:.2f}x"),
         ],
     )
