@@ -59,7 +59,9 @@ class ChartsPanel(Panel):
         placeholder = self._area.children
         try:
             chart_class = _jupyter_chart_class()
-            with self._render_lock, HEAVY_IMPORTS:
+            # The import lock first: holding the render lock while another panel's thread
+            # imports papermill would stall the feed's thread on this panel meanwhile.
+            with HEAVY_IMPORTS, self._render_lock:
                 if self.model.closed:
                     return
                 self.chart = chart_class(charts_spec(self.model), embed_options={"renderer": "svg"})
