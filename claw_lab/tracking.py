@@ -6,8 +6,8 @@ per batch. A task's end is written by the task's own thread, together with every
 still pending (its STARTED, usually), before Celery acknowledges the message: a worker
 killed at any moment leaves either the outcome in the registry or the message in the
 broker, whose redelivery rewrites what was lost. A success whose result Celery stores on
-the registry's Redis rides in that store's transaction (`claw_lab.results`), so it costs
-no round trip of its own.
+the registry's Redis rides in the script call that stores it (`claw_lab.results`), so it
+costs no round trip of its own.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ class Tracker:
     def settle_handed(self, through: Callable[[Sequence[Transition]], None] | None = None) -> None:
         """Write the end this thread handed over, with everything pending, if it is still unwritten.
 
-        With ``through`` (the result backend's pipeline) the last batch goes in that round
+        With ``through`` (the result backend's store) the last batch goes in that round
         trip; if it fails, the transitions are held (for the flusher, or the next write where
         none runs) and the error is raised for the backend's own retry policy. Without, as `settle`.
         """
