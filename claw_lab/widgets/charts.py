@@ -167,17 +167,18 @@ def charts_spec(model: ChartsModel) -> alt.VConcatChart:
     throughput = (
         alt.layer(bars, failure_rate)
         .resolve_scale(y="independent")
-        .properties(width=700, height=160, title="Throughput and failure rate, last hour")
+        .properties(width=660, height=160, title="Throughput and failure rate, last hour")
     )
 
     runtime_base = alt.Chart(data(model.runtimes)).encode(
         y=alt.Y("task:N", title=None), tooltip=["task:N", "samples:Q", "p50:Q", "p90:Q", "p99:Q", "max:Q"]
     )
+    seconds = alt.Axis(title="runtime (s)", format="~g", tickCount=5)  # short labels: the chart is narrow
     runtimes = alt.layer(
-        runtime_base.mark_rule(color="#9d9d9d").encode(x=alt.X("p50:Q", title="runtime (s)"), x2="max:Q"),
-        runtime_base.mark_bar(size=12, color="#72b7b2").encode(x="p50:Q", x2="p90:Q"),
-        runtime_base.mark_tick(thickness=2, size=16, color="#f58518").encode(x="p99:Q"),
-    ).properties(width=260, height=160, title="Runtime per task (s): p50-p90 bar, p99 tick, max")
+        runtime_base.mark_rule(color="#9d9d9d").encode(x=alt.X("p50:Q", axis=seconds), x2="max:Q"),
+        runtime_base.mark_bar(size=12, color="#72b7b2").encode(x=alt.X("p50:Q", axis=seconds), x2="p90:Q"),
+        runtime_base.mark_tick(thickness=2, size=16, color="#f58518").encode(x=alt.X("p99:Q", axis=seconds)),
+    ).properties(width=240, height=160, title="Runtime per task (s): p50-p90 bar, p99 tick, max")
 
     queues = (
         alt.Chart(data(model.queues.rows()))
@@ -188,7 +189,7 @@ def charts_spec(model: ChartsModel) -> alt.VConcatChart:
             color=alt.Color("queue:N", legend=alt.Legend(orient="right", title=None)),
             tooltip=["at:T", "queue:N", "depth:Q"],
         )
-        .properties(width=300, height=160, title="Queue depth (sampled while open)")
+        .properties(width=250, height=160, title="Queue depth (sampled while open)")
     )
     board: alt.VConcatChart = alt.vconcat(throughput, alt.hconcat(runtimes, queues))
     # Outcomes and queues are different colour legends, not one shared scale.
