@@ -75,6 +75,20 @@ def _preview(text: str | None) -> Any:
         return text
 
 
+def _with_state_totals(raw: Mapping[str, str]) -> dict[str, int]:
+    """The stored counters with ``s|STATE``, the sum of ``n|NAME|STATE`` over names, added.
+
+    A task's end updates one counter per state instead of two; the totals are added up
+    here, over the few task names there are. (Totals stored by earlier versions are ignored.)
+    """
+    counts = {key: int(value) for key, value in raw.items() if not key.startswith("s|")}
+    for key, value in list(counts.items()):
+        if key.startswith("n|"):
+            total = "s|" + key.rpartition("|")[2]
+            counts[total] = counts.get(total, 0) + value
+    return counts
+
+
 def _number(value: str | None) -> float | None:
     return float(value) if value not in (None, "") else None
 
@@ -242,9 +256,8 @@ class Registry:
         return min(candidates)[1] if candidates else "all"
 
     def counts(self) -> dict[str, int]:
-        """The raw counters: ``s|STATE``, ``n|NAME|STATE`` and ``q|QUEUE``."""
-        raw = cast(dict[str, str], self.client.hgetall(self._key("counts")))
-        return {key: int(value) for key, value in raw.items()}
+        """The counters: ``n|NAME|STATE`` and ``q|QUEUE`` as stored, and ``s|STATE``, their totals by state."""
+        return _with_state_totals(cast(dict[str, str], self.client.hgetall(self._key("counts"))))
 
     def recent_counts(self, minutes: int, now: float | None = None) -> dict[str, int]:
         """Transitions into QUEUED, SUCCESS and FAILURE during the last ``minutes`` (this one included)."""
@@ -283,14 +296,14 @@ class Registry:
         for offset in range(15):
             pipe.hgetall(self._key("m", minute - offset))
         raw_counts, raw_finished, hostnames, dead_letters, *per_minute = pipe.execute()
-        counts = {key: int(value) for key, value in raw_counts.items()}
+        counts = _with_state_totals(raw_counts)
         finished = {key: int(value) for key, value in raw_finished.items()}
         names = sorted({key[2:].rpartition("|")[0] for key, value in counts.items() if key.startswith("n|") and value})
         # Histograms outlive the records retention deletes: every name that ever finished.
         histogram_names = sorted({key.rpartition("|")[0] for key in finished})
         pipe = self.client.pipeline(transaction=False)
         for name in names:
-            pipe.lrange(self._key("rt", name), 0, -1)
+            pipe.lrange(self._key("rt", name), 0, self.settings.runtime_window - 1)
         for name in histogram_names:
             pipe.hgetall(self._key("h", name))
         if hostnames:

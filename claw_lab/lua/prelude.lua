@@ -8,9 +8,11 @@
 --   <P>:i:<index>:<bucket> zset   members = task ids, score = seq; bucket = floor(seq / BUCKET)
 --   <P>:d:<index>          zset   the non-empty buckets of an index (member = score = bucket)
 --   <P>:clock              zset   bucket -> time of its first record, for time windows
---   <P>:counts             hash   s|STATE, n|NAME|STATE and q|QUEUE counters
+--   <P>:counts             hash   n|NAME|STATE and q|QUEUE counters (totals by state are
+--                                 their sums, added up when read)
 --   <P>:m:<minute>         hash   per-minute transition counts (rates, last hour), expiring
---   <P>:rt:<name>          list   most recent runtimes of a task name
+--   <P>:rt:<name>          list   most recent runtimes of a task name, newest first; trimmed
+--                                 to the window once it is RUNTIME_SLACK over (readers take the window)
 --   <P>:events             stream lifecycle events, capped
 --   <P>:revoked            zset   durable cancels, score = time of the cancel
 --   <P>:h:<name>           hash   runtime histogram of a task name: one count per bucket
@@ -33,6 +35,7 @@ local RATED = {QUEUED = true, SUCCESS = true, FAILURE = true}  -- per-minute cou
 local RANK = {QUEUED = 1, RETRY = 1, LOST = 1, STARTED = 2, PROGRESS = 3,
               SUCCESS = 9, FAILURE = 9, REVOKED = 9}
 local WAITING = {QUEUED = true, RETRY = true}  -- the message waits in the broker
+local RUNTIME_SLACK = 64  -- a runtime list is trimmed once per this many pushes, not on each
 
 local function record_key(id) return P .. ':t:' .. id end
 local function bucket_of(seq) return math.floor(tonumber(seq) / BUCKET) end
@@ -56,7 +59,6 @@ local function index_remove(index, seq, id)
 end
 
 local function count_state(name, state, delta)
-  redis.call('HINCRBY', P .. ':counts', 's|' .. state, delta)
   redis.call('HINCRBY', P .. ':counts', 'n|' .. name .. '|' .. state, delta)
 end
 
@@ -113,7 +115,7 @@ local function record_finish(name, state, runtime, runtime_window)
   redis.call('HINCRBY', P .. ':fin', name .. '|' .. state, 1)
   if not runtime then return end
   local runtimes = P .. ':rt:' .. name
-  if redis.call('LPUSH', runtimes, runtime) > runtime_window then
+  if redis.call('LPUSH', runtimes, runtime) > runtime_window + RUNTIME_SLACK then
     redis.call('LTRIM', runtimes, 0, runtime_window - 1)
   end
   local seconds, field = tonumber(runtime), '+Inf'
@@ -159,7 +161,7 @@ local function apply_event(event, events_max, runtime_window)
   local id, state = event.id, event.state
   local attempt = tonumber(event.attempt) or 0
   local key = record_key(id)
-  local current = redis.call('HMGET', key, 's', 'a', 'seq', 'n', 'q', 'w')
+  local current = redis.call('HMGET', key, 's', 'a', 'seq', 'n', 'q', 'w', 'p')
   local init = event.init or {}
 
   if event.expect then
@@ -191,10 +193,9 @@ local function apply_event(event, events_max, runtime_window)
   end
 
   local current_state, seq, name = current[1], current[3], current[4]
+  local present = {n = current[4], q = current[5], p = current[7]}  -- read with the state
   for field, value in pairs(init) do
-    if (field ~= 'n' or not current[4]) and (field ~= 'q' or not current[5]) then
-      redis.call('HSETNX', key, field, value)
-    end
+    if not present[field] then redis.call('HSETNX', key, field, value) end
   end
   write_note(key, event.note, attempt)
   if event.rd then redis.call('HINCRBY', key, 'rd', 1) end
