@@ -13,6 +13,9 @@ from claw_lab.priority import transport_priority
 from claw_lab.settings import Settings
 from claw_lab.tasks.catalog import CATALOG, DEFAULT_QUEUE, QUEUES
 
+UNACKED_MUTEX_EXPIRE = 10
+"""Seconds kombu's lock on the `unacked` sweep lasts if its holder dies (kombu's default is 300)."""
+
 
 def with_credentials(url: str, settings: Settings) -> str:
     """``url`` carrying the ACL user and password given apart from it (kombu reads only the URL)."""
@@ -83,6 +86,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             # Sweep for messages of dead workers every interval (kombu's default is ~100 s).
             "unacked_restore_interval": settings.unacked_restore_interval,
             "unacked_restore_throttle": 1,
+            # The lock a sweep holds (a few milliseconds). kombu keeps it 300 s: a worker killed
+            # mid-sweep would stop every other worker's sweeps, and so all redelivery, that long.
+            "unacked_mutex_expire": UNACKED_MUTEX_EXPIRE,
             "queue_order_strategy": "priority",
             "priority_steps": list(range(10)),
             "max_retries": 2,

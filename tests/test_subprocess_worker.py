@@ -46,6 +46,19 @@ def test_task_of_a_killed_worker_finishes_on_another(manager: TaskManager, regis
     assert stats.total == 1
 
 
+def test_a_worker_killed_mid_sweep_holds_redelivery_back_for_seconds(registry: Registry, tmp_path: Path) -> None:
+    # Each sweep for dead workers' messages holds a lock in Redis; a worker killed while holding
+    # it stops every other worker's sweeps until it expires (kombu: 300 s). Watch the lock a
+    # real worker takes.
+    with registry.client.monitor() as monitor, celery_worker(registry, tmp_path, env=QUICK_REDELIVERY):
+        for command in monitor.listen():
+            words = command["command"].split()
+            if words[:2] == ["SET", "unacked_mutex"] and "NX" in words:
+                break
+    expiry = words[words.index("EX") + 1] if "EX" in words else str(int(words[words.index("PX") + 1]) / 1000)
+    assert float(expiry) <= 10
+
+
 def test_cancelled_while_queued_is_skipped_by_a_worker_started_later(
     manager: TaskManager, registry: Registry, tmp_path: Path
 ) -> None:
