@@ -1,5 +1,8 @@
 """`HttpManager`: the `claw_lab.manager.Manager` protocol over the management API, for notebooks without Redis access.
 
+`connect()` picks the manager a notebook or a runbook works through: this one when given the
+API's URL, else a `TaskManager` on Redis.
+
 It speaks to ``/api/v1`` with httpx: a bearer token, connect and read timeouts, and
 retries (exponential backoff with jitter) while the API answers 503 or cannot be reached.
 Error bodies come back as the same `claw_lab.errors` classes `TaskManager` raises.
@@ -10,7 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -31,7 +34,10 @@ from claw_lab.models import (
 )
 from claw_lab.validation import check_task_id
 
-__all__ = ["ApiUnavailable", "HttpManager"]
+if TYPE_CHECKING:
+    from claw_lab.manager import TaskManager
+
+__all__ = ["ApiUnavailable", "HttpManager", "connect"]
 
 API_PREFIX = "/api/v1"
 Model = TypeVar("Model", bound=BaseModel)
@@ -276,3 +282,21 @@ class HttpManager:
         """What the deployment's last health check found, if one ran."""
         last = self.health().get("last_report")
         return HealthReport.model_validate(last) if last else None
+
+
+def connect(url: str | None = None, token: str | None = None) -> HttpManager | TaskManager:
+    """A manager for a notebook or a runbook.
+
+    With ``url`` (the API's base URL, e.g. ``https://jobs.example.com``), an `HttpManager`
+    sending ``token`` as its bearer token: for a deployment whose Redis cannot be reached from
+    here. Without (None or empty, as a papermill parameter left unset), the `TaskManager` for
+    ``CLAW_REDIS_URL`` or, when that is not set, for the Redis of a ``claw-lab up`` running
+    from the current directory.
+    """
+    if url:
+        return HttpManager(url, token or None)
+    from claw_lab.manager import TaskManager
+    from claw_lab.stack import join_running_stack
+
+    join_running_stack()
+    return TaskManager.default()

@@ -386,11 +386,10 @@ def execute(
 
 # --- inside a runbook ----------------------------------------------------------------------------------
 def connect(api_url: str = "", token: str = "") -> Manager:
-    """The manager a runbook works through: `HttpManager` on ``api_url`` if given, else `TaskManager.default()`."""
-    if api_url:
-        from claw_lab.client import HttpManager
+    """The manager a runbook works through, as the notebook panels find theirs (`claw_lab.client.connect`).
 
-        return HttpManager(api_url, token or None)
-    from claw_lab.manager import TaskManager
+    Its parameters are strings, as papermill passes them: an empty ``api_url`` means Redis.
+    """
+    from claw_lab.client import connect as connect_manager
 
-    return TaskManager.default()
+    return connect_manager(api_url, token)

@@ -23,18 +23,14 @@ def connect(url: str | None = None, token: str | None = None) -> Manager:
     Without arguments the same manager is returned every time, so panels built with their
     default share one event feed.
     """
-    if url is not None:
-        from claw_lab.client import HttpManager
+    from claw_lab.client import connect as connect_manager
 
-        return HttpManager(url, token)
+    if url:
+        return connect_manager(url, token)
     global _DEFAULT
     with _DEFAULT_LOCK:
         if _DEFAULT is None:
-            from claw_lab.manager import TaskManager
-            from claw_lab.stack import join_running_stack
-
-            join_running_stack()
-            _DEFAULT = TaskManager.default()
+            _DEFAULT = connect_manager()
         return _DEFAULT
 
 

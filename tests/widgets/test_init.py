@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,19 +12,7 @@ from claw_lab.manager import TaskManager
 from claw_lab.settings import Settings
 from claw_lab.stack import STATE_FILE, StackState
 from claw_lab.widgets import connect
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _python(script: str, cwd: Path = ROOT, **env: str) -> str:
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), **env}
-    for name in [name for name in env if env[name] == ""]:
-        environment.pop(name)
-    result = subprocess.run(
-        [sys.executable, "-c", script], cwd=cwd, env=environment, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip().splitlines()[-1]
+from tests.support.processes import python_output
 
 
 def test_api_worker_and_state_layer_never_import_ipywidgets(settings: Settings) -> None:
@@ -40,7 +26,7 @@ state = sorted(m for m in sys.modules if m.split(".")[0] in ("ipywidgets", "trai
 from claw_lab.widgets import TaskMonitor
 print(json.dumps({"faces": faces, "state": state, "panels": "ipywidgets" in sys.modules}))
 """
-    outcome = json.loads(_python(script, CLAW_REDIS_URL=settings.redis_url, CLAW_API_AUTH_DISABLED="true"))
+    outcome = json.loads(python_output(script, CLAW_REDIS_URL=settings.redis_url, CLAW_API_AUTH_DISABLED="true"))
     assert outcome == {"faces": [], "state": [], "panels": True}
 
 
@@ -53,7 +39,7 @@ try:
 except ImportError as exc:
     print(exc)
 """
-    assert _python(script) == "claw_lab.widgets needs ipywidgets and JupyterLab: pip install 'claw_lab[notebook]'"
+    assert python_output(script) == "claw_lab.widgets needs ipywidgets and JupyterLab: pip install 'claw_lab[notebook]'"
 
 
 def test_connect_with_a_url_is_an_http_manager() -> None:
@@ -76,7 +62,7 @@ def test_connect_finds_the_redis_of_a_running_stack(tmp_path: Path) -> None:
     state = StackState(pid=os.getpid(), started_at=datetime.now(UTC), redis_url="redis://127.0.0.1:6399/0")
     (tmp_path / ".claw" / STATE_FILE).write_text(state.model_dump_json())
     script = "from claw_lab.widgets import connect; print(connect().settings.redis_url)"
-    assert _python(script, cwd=tmp_path, CLAW_REDIS_URL="") == "redis://127.0.0.1:6399/0"
+    assert python_output(script, cwd=tmp_path, CLAW_REDIS_URL="") == "redis://127.0.0.1:6399/0"
 
 
 def test_a_panel_reads_shortly_as_text(registry: object) -> None:
