@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,10 +14,10 @@ from claw_lab import runbooks
 from claw_lab.errors import ValidationFailed
 from claw_lab.runbooks import RunbookFailed, UnknownRunbook
 from claw_lab.settings import Settings, load_settings
-from claw_lab.stack import STATE_FILE, StackState
 from tests.support.jobs import job_settings
 from tests.support.processes import python_output
 from tests.support.runbooks import write_runbook
+from tests.support.stack import record_running_stack
 
 PROJECT = load_settings()
 
@@ -128,8 +127,6 @@ def test_a_bad_parameter_fails_before_anything_runs(scratch: Settings) -> None:
 def test_a_runbook_run_by_hand_finds_the_redis_of_a_running_stack(tmp_path: Path) -> None:
     # As the notebook panels do (claw_lab.widgets.connect): a runbook opened in a notebook next
     # to a `claw-lab up` talks to that stack's Redis, not to a default one.
-    (tmp_path / ".claw").mkdir()
-    state = StackState(pid=os.getpid(), started_at=datetime.now(UTC), redis_url="redis://127.0.0.1:6399/0")
-    (tmp_path / ".claw" / STATE_FILE).write_text(state.model_dump_json())
+    record_running_stack(tmp_path, "redis://127.0.0.1:6399/0")
     script = "from claw_lab.runbooks import connect; print(connect(api_url='', token='').settings.redis_url)"
     assert python_output(script, cwd=tmp_path, CLAW_REDIS_URL="") == "redis://127.0.0.1:6399/0"

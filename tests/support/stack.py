@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 from claw_lab.redis_server import free_port
@@ -25,6 +26,13 @@ STACK_ENV = {
     "CLAW_HEARTBEAT_INTERVAL": "0.5",
     "PYTHONPATH": str(ROOT),
 }
+
+
+def record_running_stack(folder: Path, redis_url: str) -> None:
+    """Leave the state file a ``claw-lab up`` run from ``folder`` writes (this process as its PID)."""
+    (folder / ".claw").mkdir(exist_ok=True)
+    state = StackState(pid=os.getpid(), started_at=datetime.now(UTC), redis_url=redis_url)
+    (folder / ".claw" / STATE_FILE).write_text(state.model_dump_json())
 
 
 def claw_lab_command(*args: str) -> list[str]:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 from claw_lab.client import HttpManager
 from claw_lab.manager import TaskManager
 from claw_lab.settings import Settings
-from claw_lab.stack import STATE_FILE, StackState
 from claw_lab.widgets import connect
 from tests.support.processes import python_output
+from tests.support.stack import record_running_stack
 
 
 def test_api_worker_and_state_layer_never_import_ipywidgets(settings: Settings) -> None:
@@ -58,9 +56,7 @@ def test_connect_without_a_url_uses_claw_redis_url(settings: Settings) -> None:
 
 
 def test_connect_finds_the_redis_of_a_running_stack(tmp_path: Path) -> None:
-    (tmp_path / ".claw").mkdir()
-    state = StackState(pid=os.getpid(), started_at=datetime.now(UTC), redis_url="redis://127.0.0.1:6399/0")
-    (tmp_path / ".claw" / STATE_FILE).write_text(state.model_dump_json())
+    record_running_stack(tmp_path, "redis://127.0.0.1:6399/0")
     script = "from claw_lab.widgets import connect; print(connect().settings.redis_url)"
     assert python_output(script, cwd=tmp_path, CLAW_REDIS_URL="") == "redis://127.0.0.1:6399/0"
 
